@@ -67,7 +67,8 @@ def parse_user_time(text: str) -> datetime:
 def format_time(dt: datetime) -> str:
     """RFC 3339 UTC with `Z`; microseconds with trailing zeros trimmed, or whole seconds."""
     dt = dt.astimezone(UTC)
-    base = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S") if dt.year >= 1000 else (
+        f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S"))
     if dt.microsecond:
         return f"{base}.{dt.microsecond:06d}".rstrip("0") + "Z"
     return base + "Z"

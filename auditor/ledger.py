@@ -1,0 +1,636 @@
+"""The ledger on disk: encrypted, hash-chained JSON lines with a signed checkpoint.
+
+Layout of a data dir (ARCHITECTURE.md, "The ledger on disk"):
+- `ledger.jsonl`: one line per event, `{"seq", "prev", "kid", "end", "nonce", "ct"}`:
+  sequence number from 1, SHA-256 of the previous line (or of the genesis string), a keyed
+  hash of the event id (duplicates are found without decrypting), whether this record ends
+  its batch, and the AES-GCM nonce and ciphertext of the event. The associated data binds
+  ledger id, seq, prev, kid and end, so a line cannot be edited, moved or re-chained without
+  the data key. `end` makes a batch all or nothing across a crash.
+- `head.json`: the ledger id, its public key, and the last checkpoint: `{seq, head,
+  signature}`, Ed25519 over `consent-ledger/checkpoint/v1:<seq>:<head>`. It is made durable
+  at least once a second while records arrive and at a clean close, off the append path.
+- `ledger.lock`: the exclusive lock of the one process that writes.
+
+Durability: an append returns only after its records are fsynced; concurrent appends share
+one fsync (group commit). On open, whole records past the checkpoint that chain correctly
+were written by an earlier run and are kept; a torn last line, or a batch that never got its
+`end` record, is crash debris: it is moved aside to `ledger.jsonl.torn-<time>` with a warning.
+A record missing, changed or out of order at or below the checkpoint is tampering.
+
+The limit, stated plainly: whoever holds the signing key can rewrite the whole history and
+sign a new checkpoint; only a checkpoint kept elsewhere (a report, the extension) shows it.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from auditor.events import Event, EventError, validate_batch, validate_event
+from auditor.keys import (
+    LedgerKeys,
+    ensure_private_dir,
+    load_keys,
+    save_keys,
+    write_private_file,
+)
+from auditor.times import format_time, utcnow
+
+LEDGER_FILE = "ledger.jsonl"
+HEAD_FILE = "head.json"
+LOCK_FILE = "ledger.lock"
+HEAD_FORMAT = "consent-ledger/head/v1"
+CHECKPOINT_PREFIX = b"consent-ledger/checkpoint/v1:"
+_CHUNK_RECORDS = 512
+
+log = logging.getLogger("consent_ledger.ledger")
+
+
+class LedgerError(Exception):
+    """A ledger that cannot be used; the message says why and what to do."""
+
+
+class LedgerLockedError(LedgerError):
+    pass
+
+
+class LedgerCorruptError(LedgerError):
+    """Tampering (or damage) found: names the first bad line."""
+
+    def __init__(self, line: int | None, problem: str) -> None:
+        self.line = line
+        self.problem = problem
+        super().__init__(f"line {line}: {problem}" if line is not None else problem)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    head: str
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "head": self.head, "signature": self.signature}
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stored: int
+    duplicates: int
+    seq: int
+    head: str
+    checkpoint: Checkpoint
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stored": self.stored, "duplicates": self.duplicates, "head": self.head,
+                "checkpoint": self.checkpoint.to_json()}
+
+
+def checkpoint_message(seq: int, head: str) -> bytes:
+    return CHECKPOINT_PREFIX + f"{seq}:{head}".encode()
+
+
+def verify_checkpoint(public_key: Ed25519PublicKey, cp: Checkpoint) -> bool:
+    try:
+        public_key.verify(base64.b64decode(cp.signature, validate=True),
+                          checkpoint_message(cp.seq, cp.head))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def genesis(ledger_id: str) -> str:
+    """The `prev` of the first record: binds the chain to this ledger."""
+    return hashlib.sha256(b"consent-ledger/genesis/v1:" + ledger_id.encode()).hexdigest()
+
+
+def _aad(ledger_id: str, seq: int, prev: str, kid: str, end: bool) -> bytes:
+    return f"consent-ledger/record/v1:{ledger_id}:{seq}:{prev}:{kid}:{int(end)}".encode()
+
+
+# --- reading the file -------------------------------------------------------------------------
+
+@dataclass
+class Scan:
+    """What a pass over `ledger.jsonl` found."""
+
+    records: int = 0              # complete records in complete batches
+    head: str = ""                # hash of the last of those
+    good_len: int = 0             # bytes up to the end of the last complete batch
+    kids: set[str] = field(default_factory=set)
+    hash_at: dict[int, str] = field(default_factory=dict)   # hashes asked for by seq
+    problem: LedgerCorruptError | None = None   # a bad line with good lines after it
+    tail: tuple[int, int, str] | None = None    # (first line, byte offset, why) set aside
+
+
+def scan_ledger(path: Path, ledger_id: str, *, keys: LedgerKeys | None = None,
+                want_seqs: Iterable[int] = (), collect_kids: bool = False) -> Scan:
+    """Check every line (see `iter_ledger`) and return what was found."""
+    scan = Scan()
+    for _ in iter_ledger(path, ledger_id, scan, keys=keys, want_seqs=want_seqs,
+                         collect_kids=collect_kids):
+        pass
+    return scan
+
+
+def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | None = None,
+                want_seqs: Iterable[int] = (), collect_kids: bool = False
+                ) -> Iterator[tuple[int, Event]]:
+    """Read and check every line: canonical form, sequence, chain, and (with keys) the
+    ciphertext's authentication; yield `(seq, event)` for each record of a complete batch.
+
+    A generator, so a ledger of any size is read in flat memory; `scan` is filled in as it
+    goes and is complete when the generator is exhausted. Without keys nothing is decrypted
+    and nothing is yielded.
+    """
+    scan.head = genesis(ledger_id)
+    want = set(want_seqs)
+    aes = AESGCM(keys.data) if keys else None
+    pending: list[tuple[int, Event]] = []   # records of the batch not yet ended
+    pending_kids: list[str] = []
+    pending_hashes: dict[int, str] = {}
+    batch_start_line, batch_start_off = 1, 0
+    expected_seq, prev, offset = 1, scan.head, 0
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a missing file is an empty ledger
+    except FileNotFoundError:
+        return
+    with fh:
+        for line_no, raw in enumerate(fh, start=1):
+            start = offset
+            offset += len(raw)
+            problem = None
+            record = None
+            event = None
+            if not raw.endswith(b"\n"):
+                problem = "torn line (no end of line)"
+            else:
+                body = raw[:-1]
+                try:
+                    record = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    problem = "not a JSON record (edited or damaged)"
+                if record is not None:
+                    problem = _check_record(record, body, expected_seq, prev)
+                if problem is None and aes is not None:
+                    event, problem = _open_record(aes, ledger_id, record)
+            if problem is not None:
+                _finish_bad_line(scan, fh, line_no, start, problem,
+                                 (batch_start_line, batch_start_off))
+                return
+            digest = hashlib.sha256(raw[:-1]).hexdigest()
+            if expected_seq in want:
+                pending_hashes[expected_seq] = digest
+            if collect_kids:
+                pending_kids.append(record["kid"])
+            if event is not None:
+                pending.append((expected_seq, event))
+            prev = digest
+            expected_seq += 1
+            if record["end"]:
+                scan.records = expected_seq - 1
+                scan.head = digest
+                scan.good_len = offset
+                scan.hash_at.update(pending_hashes)
+                scan.kids.update(pending_kids)
+                yield from pending
+                pending.clear()
+                pending_kids.clear()
+                pending_hashes.clear()
+                batch_start_line, batch_start_off = line_no + 1, offset
+        if scan.good_len < offset:   # records with no `end`: an unfinished batch
+            scan.tail = (batch_start_line, batch_start_off,
+                         "a batch that never finished (the writer stopped mid-batch)")
+
+
+def _finish_bad_line(scan: Scan, fh: Any, line_no: int, start: int, problem: str,
+                     batch_start: tuple[int, int]) -> None:
+    """A bad line is crash debris only if nothing follows it; otherwise it is tampering."""
+    rest = fh.read(1)
+    if rest:
+        scan.problem = LedgerCorruptError(line_no, problem)
+    else:
+        first_line, first_off = batch_start if scan.good_len < start else (line_no, start)
+        scan.tail = (first_line, first_off, f"line {line_no}: {problem}")
+
+
+def _check_record(record: Any, body: bytes, expected_seq: int, prev: str) -> str | None:
+    if not isinstance(record, dict) or set(record) != {"seq", "prev", "kid", "end", "nonce",
+                                                        "ct"}:
+        return "not a ledger record (edited or damaged)"
+    if orjson.dumps(record) != body:
+        return "not in the ledger's exact form (edited)"
+    seq = record["seq"]
+    if type(seq) is not int or seq != expected_seq:
+        return (f"sequence number {seq!r} where {expected_seq} was expected "
+                "(a line was dropped, added or moved)")
+    if record["prev"] != prev:
+        return "does not chain to the line before it (edited, dropped or moved)"
+    if type(record["end"]) is not bool:
+        return "not a ledger record (edited or damaged)"
+    return None
+
+
+def _open_record(aes: AESGCM, ledger_id: str, record: dict[str, Any]
+                 ) -> tuple[Event | None, str | None]:
+    try:
+        plain = aes.decrypt(base64.b64decode(record["nonce"]), base64.b64decode(record["ct"]),
+                            _aad(ledger_id, record["seq"], record["prev"], record["kid"],
+                                 record["end"]))
+    except (InvalidTag, ValueError, TypeError):
+        return None, "fails authentication: its content or position was changed"
+    try:
+        return orjson.loads(plain), None
+    except orjson.JSONDecodeError:
+        return None, "decrypts to something that is not an event"
+
+
+# --- the head file ----------------------------------------------------------------------------
+
+def read_head(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / HEAD_FILE
+    try:
+        head = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise LedgerError(f"{path} cannot be read ({exc}); it names the ledger and its "
+                          "checkpoint") from None
+    if not isinstance(head, dict) or head.get("format") != HEAD_FORMAT:
+        raise LedgerError(f"{path} is not a Consent Ledger head file")
+    return head
+
+
+def head_checkpoint(head: dict[str, Any]) -> Checkpoint:
+    cp = head["checkpoint"]
+    return Checkpoint(int(cp["seq"]), str(cp["head"]), str(cp["signature"]))
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+class Ledger:
+    """One ledger: append (the single writer) and read.
+
+    Open with `Ledger.open(data_dir, config_dir)`; `writable=False` reads without the lock
+    (for `audit` and `verify` while a server runs) and never changes a file.
+    """
+
+    def __init__(self, data_dir: Path, keys: LedgerKeys, *, writable: bool) -> None:
+        self.data_dir = data_dir
+        self.keys = keys
+        self.ledger_id = keys.ledger_id
+        self.writable = writable
+        self.path = data_dir / LEDGER_FILE
+        self.notices: list[str] = []
+        self._aes = AESGCM(keys.data)
+        self._write_lock = threading.Lock()
+        self._sync_cond = threading.Condition()
+        self._fd: int | None = None
+        self._lock_fd: int | None = None
+        self._kids: set[str] = set()
+        self._seq = 0
+        self._head = genesis(self.ledger_id)
+        self._len = 0
+        self._written = (0, self._head)   # (seq, head) of what os.write has handed over
+        self._synced = (0, self._head)    # (seq, head) known to be on disk
+        self._syncing = False
+        self._epoch = 0
+        self._checkpoint: Checkpoint | None = None
+        self._persisted_seq = -1
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+
+    # -- opening
+
+    @classmethod
+    def open(cls, data_dir: Path, config_dir: Path, *, writable: bool = True,
+             create: bool = True, passphrase: str | None = None) -> Ledger:
+        data_dir = Path(data_dir)
+        config_dir = Path(config_dir)
+        _refuse_keys_inside_data(data_dir, config_dir)
+        lock_fd = None
+        if writable:
+            ensure_private_dir(data_dir)
+            lock_fd = _take_lock(data_dir)
+        try:
+            head = read_head(data_dir)
+            if head is None:
+                if (data_dir / LEDGER_FILE).exists() and (data_dir / LEDGER_FILE).stat().st_size:
+                    raise LedgerError(
+                        f"{data_dir / HEAD_FILE} is missing but {LEDGER_FILE} has records: "
+                        "the ledger cannot be checked without its head file")
+                if not (writable and create):
+                    raise LedgerError(f"no ledger in {data_dir} (no {HEAD_FILE})")
+                ledger = cls._create(data_dir, config_dir, passphrase)
+            else:
+                keys = load_keys(config_dir, str(head["ledger_id"]), passphrase=passphrase)
+                ledger = cls(data_dir, keys, writable=writable)
+                ledger._load(head)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        ledger._lock_fd = lock_fd
+        if writable:
+            ledger._fd = os.open(ledger.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return ledger
+
+    @classmethod
+    def _create(cls, data_dir: Path, config_dir: Path, passphrase: str | None) -> Ledger:
+        keys = LedgerKeys.generate(secrets.token_hex(16))
+        save_keys(keys, config_dir, passphrase=passphrase)
+        ledger = cls(data_dir, keys, writable=True)
+        fd = os.open(ledger.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+        ledger._write_head(0, ledger._head)
+        return ledger
+
+    def _load(self, head: dict[str, Any]) -> None:
+        cp = head_checkpoint(head)
+        if not verify_checkpoint(self.keys.public_key, cp):
+            raise LedgerCorruptError(None, f"{HEAD_FILE}: the checkpoint's signature is not "
+                                           "this ledger's key (head file edited)")
+        scan = scan_ledger(self.path, self.ledger_id, want_seqs=(cp.seq,), collect_kids=True)
+        check_against_checkpoint(scan, cp)
+        if scan.tail is not None:
+            self._set_aside(scan)
+        self._kids = scan.kids
+        self._seq, self._head, self._len = scan.records, scan.head, scan.good_len
+        self._written = self._synced = (self._seq, self._head)
+        self._checkpoint = cp
+        self._persisted_seq = cp.seq
+
+    def _set_aside(self, scan: Scan) -> None:
+        line, offset, why = scan.tail  # type: ignore[misc]
+        if not self.writable:
+            self.notices.append(f"line {line} onwards is crash debris ({why}); it is ignored "
+                                "and will be set aside when the ledger is next opened to write")
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            debris = fh.read()
+        stamp = format_time(utcnow()).replace(":", "")
+        aside = self.data_dir / f"{LEDGER_FILE}.torn-{stamp}"
+        write_private_file(aside, debris)
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        message = (f"set aside {len(debris)} bytes of crash debris from line {line} on "
+                   f"({why}) to {aside.name}; every acknowledged record is kept")
+        self.notices.append(message)
+        log.warning(message)
+
+    # -- properties
+
+    @property
+    def seq(self) -> int:
+        """The number of records (events) stored."""
+        return self._seq
+
+    @property
+    def head(self) -> str:
+        return self._head
+
+    @property
+    def account_salt(self) -> bytes:
+        return self.keys.account_salt
+
+    def checkpoint_now(self) -> Checkpoint:
+        """A fresh signed checkpoint of what is on disk."""
+        seq, head = self._synced
+        cp = self._checkpoint
+        if cp is None or cp.seq != seq or cp.head != head:
+            cp = Checkpoint(seq, head, self.keys.sign(checkpoint_message(seq, head)))
+            self._checkpoint = cp
+        return cp
+
+    # -- appending
+
+    def append(self, events: Iterable[dict[str, Any]], *, validated: bool = False
+               ) -> AppendResult:
+        """Append one batch, all or nothing, and return once it is on disk.
+
+        A list is validated before anything is written; any other iterable is streamed
+        (bounded memory for big imports) and rolled back if an event in it is bad.
+        Events whose id is already stored count as duplicates and are not stored again.
+        """
+        if not self.writable or self._fd is None:
+            raise LedgerError("this ledger was opened read-only")
+        if isinstance(events, list) and not validated:
+            events = validate_batch(events)
+            validated = True
+        with self._write_lock:
+            start = (self._seq, self._head, self._len)
+            added: list[str] = []
+            stored = duplicates = 0
+            try:
+                chunk: list[bytes] = []
+                held: tuple[Event, str] | None = None
+                for index, event in enumerate(events):
+                    if not validated:
+                        event = validate_event(event, index=index)
+                    kid = self._kid(event["id"])
+                    if kid in self._kids:
+                        duplicates += 1
+                        continue
+                    self._kids.add(kid)
+                    added.append(kid)
+                    stored += 1
+                    if held is not None:
+                        chunk.append(self._encode(*held, end=False))
+                        if len(chunk) >= _CHUNK_RECORDS:
+                            self._write(chunk)
+                            chunk = []
+                    held = (event, kid)
+                if held is not None:
+                    chunk.append(self._encode(*held, end=True))
+                self._write(chunk)
+            except BaseException:
+                self._roll_back(start, added)
+                raise
+            target = (self._seq, self._head)
+        self._wait_durable(target[0])
+        return AppendResult(stored, duplicates, target[0], target[1], self.checkpoint_now())
+
+    def _kid(self, event_id: str) -> str:
+        return hmac.new(self.keys.index, event_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _encode(self, event: Event, kid: str, *, end: bool) -> bytes:
+        seq = self._seq + 1
+        prev = self._head
+        nonce = os.urandom(12)
+        ct = self._aes.encrypt(nonce, orjson.dumps(event), _aad(self.ledger_id, seq, prev,
+                                                                 kid, end))
+        body = orjson.dumps({"seq": seq, "prev": prev, "kid": kid, "end": end,
+                             "nonce": base64.b64encode(nonce).decode(),
+                             "ct": base64.b64encode(ct).decode()})
+        self._seq = seq
+        self._head = hashlib.sha256(body).hexdigest()
+        return body + b"\n"
+
+    def _write(self, chunk: list[bytes]) -> None:
+        if not chunk:
+            return
+        data = b"".join(chunk)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)  # type: ignore[arg-type]
+            view = view[n:]
+        self._len += len(data)
+        self._written = (self._seq, self._head)
+
+    def _roll_back(self, start: tuple[int, str, int], added: list[str]) -> None:
+        """Undo a batch that failed part-way: nothing of it stays on disk or in memory."""
+        self._seq, self._head, length = start
+        if self._len != length:
+            os.ftruncate(self._fd, length)  # type: ignore[arg-type]
+            os.fsync(self._fd)  # type: ignore[arg-type]
+        self._len = length
+        self._kids.difference_update(added)
+        self._written = (self._seq, self._head)
+        with self._sync_cond:
+            self._epoch += 1
+            if self._synced[0] > self._seq:
+                self._synced = (self._seq, self._head)
+
+    def _wait_durable(self, target: int) -> None:
+        """Group commit: one thread fsyncs for everyone whose records are written."""
+        with self._sync_cond:
+            while self._synced[0] < target:
+                if self._syncing:
+                    self._sync_cond.wait()
+                    continue
+                self._syncing = True
+                goal, epoch = self._written, self._epoch
+                self._sync_cond.release()
+                try:
+                    os.fsync(self._fd)  # type: ignore[arg-type]
+                finally:
+                    self._sync_cond.acquire()
+                    self._syncing = False
+                    if epoch == self._epoch and goal[0] > self._synced[0]:
+                        self._synced = goal
+                    self._sync_cond.notify_all()
+
+    # -- checkpoints
+
+    def write_checkpoint(self) -> Checkpoint:
+        """Make the signed checkpoint of what is on disk durable in the head file."""
+        cp = self.checkpoint_now()
+        if cp.seq != self._persisted_seq:
+            self._write_head(cp.seq, cp.head, cp)
+        return cp
+
+    def _write_head(self, seq: int, head: str, cp: Checkpoint | None = None) -> None:
+        if cp is None:
+            cp = Checkpoint(seq, head, self.keys.sign(checkpoint_message(seq, head)))
+            self._checkpoint = cp
+        body = {"format": HEAD_FORMAT, "ledger_id": self.ledger_id,
+                "public_key": self.keys.public_key_b64, "checkpoint": cp.to_json()}
+        write_private_file(self.data_dir / HEAD_FILE,
+                           orjson.dumps(body, option=orjson.OPT_INDENT_2))
+        self._persisted_seq = seq
+
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """Persist the checkpoint at least once per `interval` while records arrive."""
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.write_checkpoint()
+                except OSError as exc:   # a full disk must not kill the server; say it
+                    log.error("could not write the checkpoint: %s", exc)
+        self._checkpointer = threading.Thread(target=run, name="checkpointer", daemon=True)
+        self._checkpointer.start()
+
+    def close(self) -> None:
+        """Finish: fsync, a last checkpoint, release the lock. Safe to call twice."""
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
+        if self._fd is not None:
+            with self._write_lock:
+                os.fsync(self._fd)
+                self._synced = self._written
+                self.write_checkpoint()
+                os.close(self._fd)
+                self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading
+
+    def events(self) -> Iterator[Event]:
+        """Every stored event, decrypted, in ledger order (lazily: memory stays flat)."""
+        scan = Scan()
+        for _seq, event in iter_ledger(self.path, self.ledger_id, scan, keys=self.keys):
+            yield event
+        if scan.problem is not None:
+            raise scan.problem
+
+
+def check_against_checkpoint(scan: Scan, cp: Checkpoint) -> None:
+    """Raise LedgerCorruptError when the file does not reach or match the checkpoint."""
+    if scan.problem is not None:
+        raise scan.problem
+    if scan.records < cp.seq:
+        raise LedgerCorruptError(
+            scan.records + 1,
+            f"missing: the signed checkpoint covers {cp.seq} records but only "
+            f"{scan.records} are intact (records cut off or removed)")
+    if cp.seq and scan.hash_at.get(cp.seq) != cp.head:
+        raise LedgerCorruptError(cp.seq, "differs from the signed checkpoint (edited)")
+
+
+def _take_lock(data_dir: Path) -> int:
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LedgerLockedError(
+            f"another process is writing the ledger in {data_dir} (a running "
+            "`consent-ledger serve`?); commands hand their batches to it when it runs") from None
+    return fd
+
+
+def _refuse_keys_inside_data(data_dir: Path, config_dir: Path) -> None:
+    data = data_dir.resolve()
+    conf = config_dir.resolve()
+    if conf == data or data in conf.parents:
+        raise LedgerError(
+            f"the config dir {config_dir} is inside the data dir {data_dir}: keys must live "
+            "apart from the data, so a copy of the data folder leaks nothing")
+
+
+__all__ = [
+    "AppendResult", "Checkpoint", "EventError", "Ledger", "LedgerCorruptError", "LedgerError",
+    "LedgerLockedError", "Scan", "check_against_checkpoint", "checkpoint_message", "genesis",
+    "read_head", "scan_ledger", "verify_checkpoint",
+]

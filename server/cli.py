@@ -1,0 +1,190 @@
+"""The `consent-ledger` command line (CONTRACT.md section 3).
+
+Thin: it parses arguments and calls `auditor`; Flask is imported only by `serve`, so the
+other commands start fast. Exit codes: 0 ok, 1 `verify` found a problem, 2 bad usage or
+bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from auditor import paths
+from auditor.events import EventError, validate_event
+from auditor.keys import PASSPHRASE_ENV, KeysError
+from auditor.ledger import Ledger, LedgerError
+
+MAX_LINE = 1 << 20   # a JSON line longer than 1 MiB is not an event
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: exit 2 with the message."""
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    return paths.data_dir(args.data_dir), paths.config_dir(args.config_dir)
+
+
+def _passphrase() -> str | None:
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+def open_ledger(args: argparse.Namespace, *, writable: bool = True,
+                create: bool = True) -> Ledger:
+    data, config = _dirs(args)
+    return Ledger.open(data, config, writable=writable, create=create,
+                       passphrase=_passphrase())
+
+
+def read_jsonl(stream: BinaryIO, name: str) -> Iterator[dict[str, Any]]:
+    """Parse and validate a JSON-lines stream lazily, naming the line of any problem."""
+    index = 0
+    for line_no, raw in enumerate(stream, start=1):
+        if len(raw) > MAX_LINE:
+            raise EventError(f"longer than {MAX_LINE} bytes", index=index, line=line_no)
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise EventError(f"{name} is not JSON lines here: {exc}", index=index,
+                             line=line_no) from None
+        yield validate_event(obj, index=index, line=line_no)
+        index += 1
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Append the events of a JSON-lines file as one all-or-nothing batch."""
+    source = args.file
+    if source == "-":
+        stream: BinaryIO = sys.stdin.buffer
+        name = "standard input"
+    else:
+        try:
+            stream = open(source, "rb")  # noqa: SIM115 - closed in finally
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+        name = source
+    try:
+        with open_ledger(args) as ledger:
+            result = ledger.append(read_jsonl(stream, name), validated=True)
+            head = result.head
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    print(f"stored {result.stored} events, {result.duplicates} duplicates; "
+          f"ledger head {head}")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check the ledger for tampering, or a report's signature."""
+    if args.report:
+        raise UsageError("verifying a report comes with the audit report (issue 3)")
+    from auditor.verify import verify_ledger
+    data, config = _dirs(args)
+    verdict = verify_ledger(data, config, passphrase=_passphrase())
+    print(verdict.describe())
+    return EXIT_OK if verdict.ok else EXIT_PROBLEM
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build a sample ledger in a folder of its own and summarise it."""
+    from auditor.demo import build_demo
+    if args.data_dir:
+        data = Path(args.data_dir).expanduser()
+        config = paths.config_dir(args.config_dir)
+    else:
+        root = Path(tempfile.mkdtemp(prefix="consent-ledger-demo-"))
+        data, config = root / "data", root / "config"
+        if args.config_dir:
+            config = Path(args.config_dir).expanduser()
+    default = paths.data_dir(None)
+    if data.resolve() == default.resolve():
+        raise UsageError(f"demo never writes the default ledger ({default}); "
+                         "give it a --data-dir of its own")
+    if (data / "head.json").exists():
+        raise UsageError(f"{data} holds a ledger already; demo builds a new one in an empty "
+                         "folder")
+    print(build_demo(data, config))
+    return EXIT_OK
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="the ledger's folder (default: $CONSENT_LEDGER_DIR, else the "
+                        "platform's user data dir)")
+    p.add_argument("--config-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="where keys live, apart from the data (default: "
+                        "$CONSENT_LEDGER_CONFIG_DIR, else the platform's user config dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consent-ledger",
+        description="A local, private, signed record of which of your AI chats may be used "
+                    "for model training, and until when they are kept.",
+        epilog="Exit codes: 0 ok, 1 verify found a problem, 2 bad usage or bad input.")
+    _add_common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _add_common(p)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("ingest", cmd_ingest,
+                "append events from a JSON-lines file (or - for standard input) as one "
+                "all-or-nothing batch")
+    p.add_argument("file", metavar="FILE.jsonl", help="events, one JSON object per line")
+
+    p = command("verify", cmd_verify,
+                "check the ledger for tampering and name the first bad record")
+    p.add_argument("report", metavar="REPORT", nargs="?",
+                   help="a JSON or HTML report whose signature to check instead")
+
+    command("demo", cmd_demo,
+            "build a sample ledger in a folder of its own (a new temporary one unless "
+            "--data-dir is given; never the default ledger) and print where and a summary")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="consent-ledger: %(message)s", level=logging.WARNING)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("data_dir", "config_dir"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    try:
+        return int(args.func(args))
+    except EventError as exc:
+        print(f"consent-ledger: bad input, nothing was stored: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, KeysError, LedgerError) as exc:
+        print(f"consent-ledger: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
