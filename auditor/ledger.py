@@ -250,9 +250,14 @@ def _check_record(record: Any, body: bytes, expected_seq: int, prev: str) -> str
 def _open_record(aes: AESGCM, ledger_id: str, record: dict[str, Any]
                  ) -> tuple[Event | None, str | None]:
     try:
-        plain = aes.decrypt(base64.b64decode(record["nonce"]), base64.b64decode(record["ct"]),
-                            _aad(ledger_id, record["seq"], record["prev"], record["kid"],
-                                 record["end"]))
+        nonce = base64.b64decode(record["nonce"], validate=True)
+        ct = base64.b64decode(record["ct"], validate=True)
+        # Base64 has spare bits: a changed last character can decode to the same bytes.
+        if (base64.b64encode(ct).decode() != record["ct"]
+                or base64.b64encode(nonce).decode() != record["nonce"]):
+            return None, "not in the ledger's exact form (edited)"
+        plain = aes.decrypt(nonce, ct, _aad(ledger_id, record["seq"], record["prev"],
+                                            record["kid"], record["end"]))
     except (InvalidTag, ValueError, TypeError):
         return None, "fails authentication: its content or position was changed"
     try:

@@ -1,0 +1,217 @@
+"""The ledger on disk: append, idempotency, all-or-nothing batches, durability state,
+keys kept apart and private, nothing of an event readable."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.events import EventError
+from auditor.keys import WrongPassphraseError
+from auditor.ledger import (
+    LEDGER_FILE,
+    Ledger,
+    LedgerError,
+    LedgerLockedError,
+    checkpoint_message,
+    verify_checkpoint,
+)
+from tests.conftest import make_event
+
+
+def test_append_then_read_back_in_order(open_ledger: Callable[..., Ledger]) -> None:
+    ledger = open_ledger()
+    batch = [make_event(chat_id=f"c{i}") for i in range(5)]
+    result = ledger.append(batch)
+    assert (result.stored, result.duplicates, result.seq) == (5, 0, 5)
+    assert [e["chat_id"] for e in ledger.events()] == [f"c{i}" for i in range(5)]
+    assert result.head == ledger.head
+
+
+def test_same_id_twice_is_stored_once(open_ledger: Callable[..., Ledger]) -> None:
+    ledger = open_ledger()
+    ev = make_event()
+    assert ledger.append([ev]).stored == 1
+    again = ledger.append([ev, dict(ev), make_event()])
+    assert (again.stored, again.duplicates) == (1, 2)
+    assert ledger.seq == 2
+
+
+def test_duplicates_are_found_after_reopening(data_dir: Path, config_dir: Path) -> None:
+    ev = make_event()
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append([ev])
+    with Ledger.open(data_dir, config_dir) as ledger:
+        assert ledger.append([ev]).duplicates == 1
+        assert ledger.seq == 1
+
+
+def test_a_bad_batch_stores_nothing(open_ledger: Callable[..., Ledger]) -> None:
+    ledger = open_ledger()
+    ledger.append([make_event()])
+    before = (ledger.path.read_bytes(), ledger.head, ledger.seq)
+    with pytest.raises(EventError) as info:
+        ledger.append([make_event(), make_event(at="2025-13-01T00:00:00Z")])
+    assert info.value.index == 1
+    assert (ledger.path.read_bytes(), ledger.head, ledger.seq) == before
+
+
+def test_a_streamed_batch_that_fails_part_way_is_rolled_back(
+        open_ledger: Callable[..., Ledger]) -> None:
+    ledger = open_ledger()
+    ledger.append([make_event()])
+    before = (ledger.path.read_bytes(), ledger.head, ledger.seq)
+    good = [make_event(chat_id=f"c{i}") for i in range(1500)]   # several written chunks
+
+    def stream() -> Any:
+        yield from good
+        yield {**make_event(), "text": "secret"}
+
+    with pytest.raises(EventError, match="unknown fields"):
+        ledger.append(stream())
+    assert (ledger.path.read_bytes(), ledger.head, ledger.seq) == before
+    # The rolled-back ids are not taken: the same good events go in afterwards.
+    assert ledger.append(iter(good)).stored == 1500
+
+
+def test_concurrent_appends_share_fsyncs_and_lose_nothing(
+        open_ledger: Callable[..., Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = open_ledger()
+    calls = 0
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        nonlocal calls
+        calls += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    threads = [threading.Thread(target=lambda k=k: [ledger.append([make_event(chat_id=f"t{k}")])
+                                                    for _ in range(25)]) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ledger.seq == 200
+    assert len({e["id"] for e in ledger.events()}) == 200
+    assert calls <= 200   # never more than one per append; usually far fewer
+
+
+def test_the_checkpoint_is_signed_by_the_ledger_key(open_ledger: Callable[..., Ledger]
+                                                    ) -> None:
+    ledger = open_ledger()
+    result = ledger.append([make_event() for _ in range(3)])
+    cp = result.checkpoint
+    assert (cp.seq, cp.head) == (3, ledger.head)
+    assert verify_checkpoint(ledger.keys.public_key, cp)
+    assert checkpoint_message(3, cp.head).startswith(b"consent-ledger/checkpoint/v1:3:")
+    forged = type(cp)(2, cp.head, cp.signature)
+    assert not verify_checkpoint(ledger.keys.public_key, forged)
+
+
+def test_close_persists_the_checkpoint(data_dir: Path, config_dir: Path) -> None:
+    import json
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append([make_event() for _ in range(4)])
+        head = ledger.head
+    saved = json.loads((data_dir / "head.json").read_text())["checkpoint"]
+    assert (saved["seq"], saved["head"]) == (4, head)
+
+
+def test_the_checkpointer_persists_within_a_second(open_ledger: Callable[..., Ledger],
+                                                   data_dir: Path) -> None:
+    import json
+    import time
+    ledger = open_ledger()
+    ledger.start_checkpointer(interval=0.2)
+    ledger.append([make_event()])
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if json.loads((data_dir / "head.json").read_text())["checkpoint"]["seq"] == 1:
+            break
+        time.sleep(0.05)
+    assert json.loads((data_dir / "head.json").read_text())["checkpoint"]["seq"] == 1
+
+
+def test_one_writer_at_a_time(open_ledger: Callable[..., Ledger], data_dir: Path,
+                              config_dir: Path) -> None:
+    open_ledger()
+    with pytest.raises(LedgerLockedError, match="another process"):
+        Ledger.open(data_dir, config_dir)
+    reader = Ledger.open(data_dir, config_dir, writable=False)
+    with pytest.raises(LedgerError, match="read-only"):
+        reader.append([make_event()])
+
+
+def test_nothing_of_an_event_is_readable_in_the_data_dir(data_dir: Path, config_dir: Path
+                                                         ) -> None:
+    secret_title = "Divorce lawyer questions zq7x"
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append([make_event(chat_id="chat-uuid-4242-zz", title=secret_title,
+                                  url="https://claude.ai/chat/chat-uuid-4242-zz",
+                                  account="acct-label-77")])
+    blob = b"".join(p.read_bytes() for p in data_dir.iterdir() if p.is_file())
+    for needle in (secret_title, "chat-uuid-4242-zz", "acct-label-77", "chat.activity",
+                   "claude.ai", "2025-10-02"):
+        assert needle.encode() not in blob, needle
+
+
+def test_keys_live_outside_the_data_dir_and_are_private(data_dir: Path, config_dir: Path
+                                                        ) -> None:
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger_id = ledger.ledger_id
+    key_file = config_dir / f"keys-{ledger_id}.json"
+    assert key_file.exists()
+    assert not any("keys" in p.name for p in data_dir.iterdir())
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    for p in data_dir.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_keys_inside_the_data_dir_are_refused(data_dir: Path) -> None:
+    with pytest.raises(LedgerError, match="inside the data dir"):
+        Ledger.open(data_dir, data_dir / "keys")
+
+
+def test_passphrase_wraps_the_keys(data_dir: Path, config_dir: Path) -> None:
+    with Ledger.open(data_dir, config_dir, passphrase="correct horse") as ledger:
+        ledger.append([make_event()])
+        ledger_id = ledger.ledger_id
+    key_text = (config_dir / f"keys-{ledger_id}.json").read_text()
+    assert "scrypt" in key_text and '"data"' not in key_text
+    before = {p.name: p.read_bytes() for p in data_dir.iterdir()}
+    with pytest.raises(WrongPassphraseError, match="wrong passphrase"):
+        Ledger.open(data_dir, config_dir, passphrase="wrong horse")
+    with pytest.raises(WrongPassphraseError, match="CONSENT_LEDGER_PASSPHRASE"):
+        Ledger.open(data_dir, config_dir)
+    assert {p.name: p.read_bytes() for p in data_dir.iterdir()} == before
+    with Ledger.open(data_dir, config_dir, passphrase="correct horse") as ledger:
+        assert [e["id"] for e in ledger.events()] != []
+
+
+def test_a_missing_head_file_with_records_is_refused(data_dir: Path, config_dir: Path
+                                                     ) -> None:
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append([make_event()])
+    (data_dir / "head.json").unlink()
+    with pytest.raises(LedgerError, match="head file"):
+        Ledger.open(data_dir, config_dir)
+
+
+def test_record_lines_are_one_json_object_each(data_dir: Path, config_dir: Path) -> None:
+    import json
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append([make_event(), make_event()])
+    lines = (data_dir / LEDGER_FILE).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["seq"] for r in records] == [1, 2]
+    assert [r["end"] for r in records] == [False, True]
+    assert records[1]["prev"] != records[0]["prev"]
