@@ -10,10 +10,12 @@ and a temporary one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from auditor.ledger import Ledger
+from auditor.times import utcnow
 
 _N = 0
 
@@ -84,18 +86,38 @@ def demo_events() -> list[dict[str, Any]]:
     ]
 
 
-def build_demo(data_dir: Path, config_dir: Path) -> str:
-    """Write the sample ledger and return what to print."""
+def build_demo(data_dir: Path, config_dir: Path, *, as_of: datetime | None = None) -> str:
+    """Write the sample ledger, audit it, and return what to print."""
+    from auditor.audit import audit_ledger
+
     with Ledger.open(data_dir, config_dir) as ledger:
         result = ledger.append(demo_events())
+        report = audit_ledger(ledger, as_of=as_of or utcnow())
         ledger_id = ledger.ledger_id
+    s = report["summary"]
     lines = [
         f"Sample ledger {ledger_id}",
         f"  data:   {data_dir}",
         f"  keys:   {config_dir}",
         f"  events: {result.stored}, head {result.head}",
         "",
+        f"Audit as of {report['as_of']}: {s['chats']} chats; may be trained on "
+        f"{s['training_yes']}, were {s['training_was']}, not {s['training_no']}, "
+        f"unknown {s['training_unknown']}",
+        "",
+        f"  {'provider':<8} {'training':<8} {'kept until':<11} title",
+    ]
+    for chat in report["chats"]:
+        until = (chat["expires_at"] or "")[:10] or (
+            "legal hold" if (chat["expiry_basis"] or "").startswith("O4") else "you delete")
+        lines.append(f"  {chat['provider']:<8} {chat['training']:<8} {until:<11} "
+                     f"{chat['title'] or chat['chat_id']}")
+    where = f"--data-dir {data_dir} --config-dir {config_dir}"
+    lines += [
+        "",
         "Try:",
-        f"  consent-ledger --data-dir {data_dir} --config-dir {config_dir} verify",
+        f"  consent-ledger {where} audit --format html -o report.html",
+        f"  consent-ledger {where} verify",
+        f"  consent-ledger {where} verify report.html",
     ]
     return "\n".join(lines)

@@ -92,13 +92,64 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Write the signed audit report as of now or of --as-of."""
+    from auditor.audit import audit_ledger
+    from auditor.report import render
+    from auditor.times import TimeFormatError, parse_user_time, utcnow
+    try:
+        as_of = parse_user_time(args.as_of) if args.as_of else utcnow()
+    except TimeFormatError as exc:
+        raise UsageError(f"--as-of: {exc}") from None
+    ledger = open_ledger(args, writable=False, create=False)
+    for notice in ledger.notices:
+        print(f"consent-ledger: {notice}", file=sys.stderr)
+    data = render(audit_ledger(ledger, as_of=as_of), args.format)
+    if args.output and args.output != "-":
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return EXIT_OK
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check the ledger for tampering, or a report's signature."""
     if args.report:
-        raise UsageError("verifying a report comes with the audit report (issue 3)")
+        return _verify_report(args)
     from auditor.verify import verify_ledger
     data, config = _dirs(args)
     verdict = verify_ledger(data, config, passphrase=_passphrase())
+    print(verdict.describe())
+    return EXIT_OK if verdict.ok else EXIT_PROBLEM
+
+
+def _verify_report(args: argparse.Namespace) -> int:
+    from auditor.keys import load_keys
+    from auditor.ledger import read_head
+    from auditor.report import ReportError, load_report, verify_report
+    try:
+        report = load_report(Path(args.report).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.report}: {exc.strerror}") from None
+    except (ReportError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.report}: {exc}") from None
+    data, config = _dirs(args)
+    public_key = None
+    try:
+        head = read_head(data)
+    except LedgerError:
+        head = None
+    if head is not None:
+        try:
+            public_key = load_keys(config, str(head["ledger_id"]),
+                                   passphrase=_passphrase()).public_key_b64
+        except KeysError:
+            public_key = str(head.get("public_key") or "") or None
+    verdict = verify_report(report, ledger_public_key=public_key)
     print(verdict.describe())
     return EXIT_OK if verdict.ok else EXIT_PROBLEM
 
@@ -155,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "append events from a JSON-lines file (or - for standard input) as one "
                 "all-or-nothing batch")
     p.add_argument("file", metavar="FILE.jsonl", help="events, one JSON object per line")
+
+    p = command("audit", cmd_audit,
+                "the signed audit report: per chat, may it be trained on, since when, and "
+                "until when it is kept (exits 0 whenever it wrote the report)")
+    p.add_argument("--as-of", metavar="T",
+                   help="judge as of this time (RFC 3339 or a plain date; default now)")
+    p.add_argument("--format", choices=("json", "csv", "html", "ics"), default="json",
+                   help="json (default), csv, html or ics")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
     p = command("verify", cmd_verify,
                 "check the ledger for tampering and name the first bad record")

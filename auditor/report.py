@@ -1,0 +1,186 @@
+"""The audit report (CONTRACT.md section 4): built from the engine, signed, checked offline.
+
+The signature is Ed25519 over the canonical form of the report without its `signature`
+field: UTF-8 JSON, keys sorted, separators `,` and `:`, non-ASCII kept. Anyone with the
+ledger's public key can check a report with that rule alone; `verify_report` does it and,
+where the ledger is at hand, also checks that the key is this ledger's.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from auditor.engine import Engine
+from auditor.keys import LedgerKeys
+from auditor.ledger import Checkpoint, checkpoint_message
+from auditor.times import format_time, utcnow
+
+SCHEMA = "consent-ledger/report/v1"
+FORMATS = ("json", "csv", "html", "ics")
+CSV_COLUMNS = ("provider", "account", "chat_id", "title", "kind", "incognito",
+               "first_activity", "last_activity", "deleted_at", "training", "training_from",
+               "training_until", "expires_at", "expiry_basis", "expired", "reasons")
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+               "html": "text/html; charset=utf-8", "ics": "text/calendar; charset=utf-8"}
+
+
+class ReportError(ValueError):
+    """A report that cannot be read or checked."""
+
+
+def canonical(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def build_report(engine: Engine, *, keys: LedgerKeys, events: int, checkpoint: Checkpoint,
+                 as_of: datetime, generated_at: datetime | None = None) -> dict[str, Any]:
+    """The signed report as of `as_of`, over the ledger state described by `checkpoint`."""
+    rows = engine.rows(as_of)
+    body: dict[str, Any] = {
+        "schema": SCHEMA,
+        "generated_at": format_time(generated_at or utcnow()),
+        "as_of": format_time(as_of),
+        "ledger": {"events": events, "head": checkpoint.head,
+                   "checkpoint": checkpoint.to_json()},
+        "accounts": engine.accounts(as_of),
+        "chats": rows,
+        "summary": engine.summary(rows),
+    }
+    return sign_report(body, keys)
+
+
+def sign_report(body: dict[str, Any], keys: LedgerKeys) -> dict[str, Any]:
+    body = {k: v for k, v in body.items() if k != "signature"}
+    body["signature"] = {"alg": "ed25519", "public_key": keys.public_key_b64,
+                         "value": keys.sign(canonical(body))}
+    return body
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    """The JSON download: stable key order and indentation, so two audits diff cleanly."""
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def report_csv(report: Mapping[str, Any]) -> str:
+    """One row per chat, CONTRACT section 4's columns, UTF-8 without a byte-order mark."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for chat in report["chats"]:
+        windows = chat["training_windows"]
+        cells = {**chat,
+                 "training_from": windows[0]["from"] if windows else None,
+                 "training_until": windows[-1]["until"] if windows else None,
+                 "reasons": " | ".join(chat["reasons"])}
+        writer.writerow([_cell(cells.get(c)) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def render(report: Mapping[str, Any], fmt: str) -> bytes:
+    """The report in one of FORMATS, as the bytes of a download."""
+    if fmt == "json":
+        return report_json(report).encode()
+    if fmt == "csv":
+        return report_csv(report).encode()
+    if fmt == "html":
+        from auditor.html_report import render_html
+        return render_html(dict(report)).encode()
+    if fmt == "ics":
+        from auditor.calendar_report import render_ics
+        return render_ics(dict(report))
+    raise ReportError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
+
+
+# --- checking a report ------------------------------------------------------------------------
+
+@dataclass
+class ReportVerdict:
+    ok: bool
+    public_key: str = ""
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        head = ("ok: the report's signature is valid" if self.ok
+                else "REFUSED: " + "; ".join(self.problems))
+        return "\n".join([head, *self.notes])
+
+
+def load_report(data: bytes) -> dict[str, Any]:
+    """A JSON report, or the signed JSON embedded in an HTML report."""
+    text = data.decode("utf-8", errors="strict")
+    if text.lstrip().startswith("{"):
+        try:
+            report = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"not a JSON report: {exc}") from None
+    else:
+        from auditor.html_report import extract_embedded_report
+        try:
+            report = extract_embedded_report(text)
+        except (ValueError, KeyError) as exc:
+            raise ReportError(f"not a Consent Ledger report (JSON or HTML): {exc}") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        raise ReportError(f"not a Consent Ledger report (no \"schema\": \"{SCHEMA}\")")
+    return report
+
+
+def verify_report(report: Mapping[str, Any], *, ledger_public_key: str | None = None
+                  ) -> ReportVerdict:
+    """Check the signature offline; with `ledger_public_key`, that it is that ledger's key."""
+    sig = report.get("signature")
+    if not isinstance(sig, dict) or sig.get("alg") != "ed25519":
+        return ReportVerdict(False, problems=["no Ed25519 signature in the report"])
+    verdict = ReportVerdict(True, public_key=str(sig.get("public_key")))
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(sig["public_key"],
+                                                                  validate=True))
+        value = base64.b64decode(sig["value"], validate=True)
+    except (ValueError, KeyError, TypeError):
+        return ReportVerdict(False, problems=["the signature's key or value is not base64 of "
+                                              "an Ed25519 key and signature"])
+    body = {k: v for k, v in report.items() if k != "signature"}
+    try:
+        key.verify(value, canonical(body))
+    except InvalidSignature:
+        verdict.ok = False
+        verdict.problems.append("the signature does not match the content: the report was "
+                                "changed after it was signed, or signed by another key")
+    cp = report.get("ledger", {}).get("checkpoint", {})
+    try:
+        key.verify(base64.b64decode(cp["signature"], validate=True),
+                   checkpoint_message(int(cp["seq"]), str(cp["head"])))
+        verdict.notes.append(f"checkpoint: record {cp['seq']}, head {cp['head']}, signed by "
+                             "the same key")
+    except (InvalidSignature, ValueError, KeyError, TypeError):
+        verdict.ok = False
+        verdict.problems.append("the ledger checkpoint in the report is not signed by the "
+                                "report's key")
+    if ledger_public_key is None:
+        verdict.notes.append("no ledger at hand: the key could not be compared with one")
+    elif ledger_public_key != verdict.public_key:
+        verdict.ok = False
+        verdict.problems.append("signed by a key that is not this ledger's")
+    else:
+        verdict.notes.append("signed by this ledger's key")
+    verdict.notes.append(f"public key: {verdict.public_key}")
+    return verdict

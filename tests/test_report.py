@@ -1,0 +1,168 @@
+"""The audit report: contract shape, determinism, signature, CSV, and `verify REPORT`."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from auditor.audit import audit_ledger
+from auditor.demo import demo_events
+from auditor.keys import LedgerKeys
+from auditor.ledger import Ledger
+from auditor.report import (
+    CSV_COLUMNS,
+    canonical,
+    load_report,
+    report_csv,
+    sign_report,
+    verify_report,
+)
+
+ROOT = Path(__file__).parents[1]
+SCHEMA = json.loads((ROOT / "auditor/schemas/report.schema.json").read_text())
+AS_OF = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+@pytest.fixture
+def demo_ledger(data_dir: Path, config_dir: Path) -> Ledger:
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append(demo_events())
+    reader = Ledger.open(data_dir, config_dir, writable=False)
+    return reader
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+
+
+def test_the_report_follows_the_contract(demo_ledger: Ledger) -> None:
+    report = audit_ledger(demo_ledger, as_of=AS_OF)
+    jsonschema.validate(report, SCHEMA)
+    assert report["ledger"]["events"] == demo_ledger.seq
+    assert report["ledger"]["checkpoint"]["seq"] == demo_ledger.seq
+    assert report["summary"]["chats"] == len(report["chats"])
+    verdicts = {c["training"] for c in report["chats"]}
+    assert verdicts == {"yes", "was", "no", "unknown"}     # the demo covers every verdict
+    keys = [(c["provider"], c["account"], c["first_activity"] is None,
+             c["first_activity"] or "", c["chat_id"]) for c in report["chats"]]
+    assert keys == sorted(keys)
+
+
+def test_two_audits_differ_only_in_generated_at_and_signature(demo_ledger: Ledger) -> None:
+    a = audit_ledger(demo_ledger, as_of=AS_OF,
+                     generated_at=datetime(2026, 11, 28, 10, tzinfo=UTC))
+    b = audit_ledger(demo_ledger, as_of=AS_OF,
+                     generated_at=datetime(2026, 11, 28, 11, tzinfo=UTC))
+    for r in (a, b):
+        r.pop("generated_at")
+        r.pop("signature")
+    assert canonical(a) == canonical(b)
+
+
+def test_the_signature_checks_with_the_contract_rule_alone(demo_ledger: Ledger) -> None:
+    report = audit_ledger(demo_ledger, as_of=AS_OF)
+    body = {k: v for k, v in report.items() if k != "signature"}
+    message = json.dumps(body, sort_keys=True, separators=(",", ":"),
+                         ensure_ascii=False).encode()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(report["signature"]["public_key"]))
+    key.verify(base64.b64decode(report["signature"]["value"]), message)   # raises if bad
+    assert verify_report(report, ledger_public_key=demo_ledger.keys.public_key_b64).ok
+
+
+@pytest.mark.parametrize("path", [
+    ("summary", "training_yes"), ("as_of",), ("chats", 0, "training"),
+    ("chats", 1, "expires_at"), ("ledger", "head"), ("chats", 2, "reasons", 0),
+])
+def test_a_forged_value_is_refused(demo_ledger: Ledger, path: tuple[Any, ...]) -> None:
+    report = audit_ledger(demo_ledger, as_of=AS_OF)
+    forged = copy.deepcopy(report)
+    target = forged
+    for step in path[:-1]:
+        target = target[step]
+    old = target[path[-1]]
+    target[path[-1]] = (old + 1) if isinstance(old, int) else ("no" if old == "yes" else "yes")
+    verdict = verify_report(forged, ledger_public_key=demo_ledger.keys.public_key_b64)
+    assert not verdict.ok
+    assert "changed after it was signed" in verdict.describe()
+
+
+def test_a_report_resigned_with_another_key_is_refused(demo_ledger: Ledger) -> None:
+    report = audit_ledger(demo_ledger, as_of=AS_OF)
+    report["summary"]["training_yes"] = 0
+    other = LedgerKeys.generate("f" * 32)
+    resigned = sign_report(report, other)
+    verdict = verify_report(resigned, ledger_public_key=demo_ledger.keys.public_key_b64)
+    assert not verdict.ok
+    assert "not this ledger's" in verdict.describe()
+    # Even with no ledger at hand, its checkpoint was signed by the ledger's key, not this one.
+    assert not verify_report(resigned).ok
+
+
+def test_a_signature_from_a_random_key_is_refused(demo_ledger: Ledger) -> None:
+    report = audit_ledger(demo_ledger, as_of=AS_OF)
+    stranger = Ed25519PrivateKey.generate()
+    report["signature"]["value"] = base64.b64encode(stranger.sign(b"x")).decode()
+    assert not verify_report(report).ok
+
+
+def test_csv_has_the_contract_columns(demo_ledger: Ledger) -> None:
+    report = audit_ledger(demo_ledger, as_of=AS_OF)
+    text = report_csv(report)
+    assert not text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert len(rows) == len(report["chats"])
+    by_id = {r["chat_id"]: r for r in rows}
+    for chat in report["chats"]:
+        row = by_id[chat["chat_id"]]
+        assert row["training"] == chat["training"]
+        assert row["reasons"] == " | ".join(chat["reasons"])
+        windows = chat["training_windows"]
+        assert row["training_from"] == (windows[0]["from"] if windows else "")
+        assert row["training_until"] == ((windows[-1]["until"] or "") if windows else "")
+
+
+def test_audit_and_verify_from_the_command_line(demo_ledger: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    r = cli("audit", "--as-of", "2026-11-28", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    report = load_report(out.read_bytes())
+    assert report["as_of"] == "2026-11-28T00:00:00Z"
+    ok = cli("verify", str(out))
+    assert ok.returncode == 0 and "signed by this ledger's key" in ok.stdout
+    report["chats"][0]["training"] = "no" if report["chats"][0]["training"] != "no" else "yes"
+    out.write_text(json.dumps(report))
+    bad = cli("verify", str(out))
+    assert bad.returncode == 1 and "REFUSED" in bad.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_audit_to_stdout(demo_ledger: Ledger, fmt: str) -> None:
+    r = cli("audit", "--format", fmt)
+    assert r.returncode == 0 and r.stdout
+
+
+def test_audit_bad_as_of_is_exit_2(demo_ledger: Ledger) -> None:
+    r = cli("audit", "--as-of", "2026-02-30")
+    assert r.returncode == 2 and "--as-of" in r.stderr
+
+
+def test_verify_of_something_that_is_not_a_report(tmp_path: Path) -> None:
+    f = tmp_path / "x.json"
+    f.write_text('{"hello": 1}')
+    r = cli("verify", str(f))
+    assert r.returncode == 2 and "not a Consent Ledger report" in r.stderr
