@@ -1,0 +1,261 @@
+"""The engine: folds events into per-account timelines and per-chat event lists, and answers
+each chat's audit row (CONTRACT section 4) as of a time.
+
+Design, for speed and memory (ARCHITECTURE.md: incremental, replayed once, then one event
+at a time):
+
+- An event is parsed once into a small tuple and kept in a sorted list: per chat
+  `(at, type, id, ...)`, per account the consent and plan events. Sorting by content
+  (time, then type, then the value rank, then id) makes the result independent of the order
+  in which events arrived (R2); an event id seen twice is kept once.
+- Each chat's row is cached with the span of `as_of` values for which it holds: from the
+  last event it used (or its expiry, once passed) to the next event of the chat or its
+  account (or its expiry). An event drops the chat's entry; a consent or plan event bumps the
+  account's generation, which voids the cached rows of all its chats at once.
+- The evaluation itself lives in `auditor/verdict.py`; the rules as data in
+  `auditor/policies/`, loaded by `auditor/policy.py`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.events import DEFAULT_ACCOUNT
+from auditor.policy import COMMERCIAL, PolicyBook, default_book
+from auditor.times import format_time, parse_rfc3339
+from auditor.verdict import (
+    ACTIVITY,
+    DELETED,
+    FEEDBACK,
+    SEEN,
+    AccountView,
+    Verdict,
+    evaluate,
+)
+
+ChatKey = tuple[str, str, str]
+AccountKey = tuple[str, str]
+
+_TYPES = {"chat.activity": ACTIVITY, "chat.feedback": FEEDBACK, "chat.seen": SEEN,
+          "chat.deleted": DELETED}
+
+
+def parse_time(text: str) -> datetime:
+    """An event's `at` as an aware UTC datetime (fast path for the common forms)."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return parse_rfc3339(text)
+    if dt.tzinfo is UTC:
+        return dt
+    if dt.tzinfo is None:
+        return parse_rfc3339(text)  # raises: a time without a zone
+    return dt.astimezone(UTC)
+
+
+class _Account:
+    """One (provider, account): its consent and plan events, its chats, and counters."""
+
+    __slots__ = ("chats", "consent", "count", "first", "gen", "last", "plans", "view")
+
+    def __init__(self) -> None:
+        self.consent: list[tuple[Any, ...]] = []  # (at, 0 if true else 1, id, value, source)
+        self.plans: list[tuple[Any, ...]] = []    # (at, 0 if consumer else 1, id, plan)
+        self.chats: set[ChatKey] = set()
+        self.gen = 0
+        self.view: AccountView | None = None
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.count = 0
+
+    def saw(self, at: datetime) -> None:
+        self.count += 1
+        if self.first is None or at < self.first:
+            self.first = at
+        if self.last is None or at > self.last:
+            self.last = at
+
+
+def _insert(items: list[tuple[Any, ...]], item: tuple[Any, ...]) -> bool:
+    """Insert into a sorted list unless an event with the same (at, type, id) is there."""
+    prefix = item[:3]
+    if not items or items[-1][:3] < prefix:
+        items.append(item)
+        return True
+    i = bisect_left(items, prefix)
+    if i < len(items) and items[i][:3] == prefix:
+        return False
+    items.insert(i, item)
+    return True
+
+
+class Engine:
+    """Per-chat state and verdicts. Feed it validated events (auditor.events), in any order."""
+
+    def __init__(self, book: PolicyBook | None = None) -> None:
+        self.book = book if book is not None else default_book()
+        self._chats: dict[ChatKey, list[tuple[Any, ...]]] = {}
+        self._accounts: dict[AccountKey, _Account] = {}
+        # key -> (account generation, valid from, valid until or None, verdict)
+        self._cache: dict[ChatKey, tuple[int, datetime, datetime | None, Verdict]] = {}
+
+    # --- folding events ---------------------------------------------------------------------
+
+    def apply(self, event: Mapping[str, Any]) -> set[ChatKey]:
+        """Fold one validated event; return the chat keys whose verdict may have changed."""
+        provider = event["provider"]
+        account = event.get("account", DEFAULT_ACCOUNT)
+        at = parse_time(event["at"])
+        kind = event["type"]
+        acct_key = (provider, account)
+        acct = self._accounts.get(acct_key)
+        if acct is None:
+            acct = self._accounts[acct_key] = _Account()
+        typ = _TYPES.get(kind)
+        if typ is not None:
+            key = (provider, account, event["chat_id"])
+            items = self._chats.get(key)
+            if items is None:
+                items = self._chats[key] = []
+                acct.chats.add(key)
+            if typ == ACTIVITY:
+                plan = event.get("plan")
+                if plan is not None:
+                    self.book.plan_class(provider, plan)  # R8: refuse an unknown plan
+                title = event.get("title")
+                if title is not None and items:
+                    prev = items[-1]
+                    if len(prev) > 3 and prev[3] == title:
+                        title = prev[3]  # share one string between a chat's events
+                item: tuple[Any, ...] = (at, ACTIVITY, event["id"], title, event["kind"],
+                                         event["incognito"], plan)
+            elif typ == FEEDBACK:
+                item = (at, FEEDBACK, event["id"], None, event["rating"])
+            elif typ == SEEN:
+                item = (at, SEEN, event["id"], event.get("title"), event.get("incognito"))
+            else:
+                item = (at, DELETED, event["id"])
+            if _insert(items, item):
+                acct.saw(at)
+                self._cache.pop(key, None)
+            return {key}
+        if kind == "consent.set":
+            value = event["value"]
+            item = (at, 0 if value else 1, event["id"], value, event["source"])
+            target = acct.consent
+        elif kind == "plan.set":
+            plan = event["plan"]
+            rank = 1 if self.book.plan_class(provider, plan) == COMMERCIAL else 0
+            item = (at, rank, event["id"], plan)
+            target = acct.plans
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+        if _insert(target, item):
+            acct.saw(at)
+            acct.gen += 1
+            acct.view = None
+        return set(acct.chats)
+
+    def apply_many(self, events: Iterable[Mapping[str, Any]]) -> set[ChatKey]:
+        """Fold many events; return every chat key touched."""
+        touched: set[ChatKey] = set()
+        for event in events:
+            touched |= self.apply(event)
+        return touched
+
+    # --- verdicts ---------------------------------------------------------------------------
+
+    def _view(self, acct: _Account) -> AccountView:
+        if acct.view is None:
+            acct.view = AccountView(acct.consent, acct.plans)
+        return acct.view
+
+    def _verdict(self, key: ChatKey, as_of: datetime, *, store: bool) -> Verdict | None:
+        items = self._chats.get(key)
+        if items is None:
+            return None
+        acct = self._accounts[key[:2]]
+        cached = self._cache.get(key)
+        if cached is not None:
+            gen, lo, hi, verdict = cached
+            if gen == acct.gen and lo <= as_of and (hi is None or as_of < hi):
+                return verdict
+        policy = self.book.policy(key[0])
+        verdict = evaluate(policy, key, items, self._view(acct), as_of)
+        if verdict is not None and store:
+            self._cache[key] = (acct.gen, verdict.valid_from, verdict.valid_until, verdict)
+        return verdict
+
+    def chat_row(self, key: ChatKey, as_of: datetime) -> dict[str, Any] | None:
+        """The chat's report row as of `as_of` (a fresh dict), or None if it has no events."""
+        verdict = self._verdict(tuple(key), _utc(as_of), store=True)  # type: ignore[arg-type]
+        return None if verdict is None else verdict.row()
+
+    def rows(self, as_of: datetime) -> list[dict[str, Any]]:
+        """Every chat's row, sorted by provider, account, first_activity (nulls last), chat_id.
+
+        Uses cached verdicts where they hold but does not fill the cache, so a one-shot audit
+        does not keep a second copy of every row.
+        """
+        as_of = _utc(as_of)
+        found = []
+        for key in self._chats:
+            verdict = self._verdict(key, as_of, store=False)
+            if verdict is not None:
+                first = verdict.first_activity
+                found.append(((key[0], key[1], first is None, first or as_of, key[2]), verdict))
+        found.sort(key=lambda pair: pair[0])
+        return [verdict.row() for _, verdict in found]
+
+    def accounts(self, as_of: datetime) -> list[dict[str, Any]]:
+        """CONTRACT section 4's `accounts`: each account's consent and plan events."""
+        as_of = _utc(as_of)
+        out = []
+        for (provider, account), acct in sorted(self._accounts.items()):
+            if acct.first is None or acct.first > as_of:
+                continue
+            consent = [{"at": format_time(at), "value": value, "source": source}
+                       for at, _rank, _id, value, source in acct.consent if at <= as_of]
+            plans = [{"at": format_time(at), "plan": plan}
+                     for at, _rank, _id, plan in acct.plans if at <= as_of]
+            if not consent and not plans and not any(
+                    self._chats[k][0][0] <= as_of for k in acct.chats):
+                continue
+            out.append({"provider": provider, "account": account, "consent": consent,
+                        "plans": plans})
+        return out
+
+    @staticmethod
+    def summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        counts = {"chats": 0, "training_yes": 0, "training_was": 0, "training_no": 0,
+                  "training_unknown": 0}
+        for row in rows:
+            counts["chats"] += 1
+            counts["training_" + row["training"]] += 1
+        return counts
+
+    def account_labels(self) -> list[dict[str, Any]]:
+        """Each (provider, account) the engine knows, with its first and last event times."""
+        return [{"provider": provider, "account": account,
+                 "first_event": format_time(acct.first), "last_event": format_time(acct.last),
+                 "events": acct.count}
+                for (provider, account), acct in sorted(self._accounts.items())
+                if acct.first is not None and acct.last is not None]
+
+    def chat_keys(self) -> list[ChatKey]:
+        return list(self._chats)
+
+    def __len__(self) -> int:
+        return len(self._chats)
+
+
+def _utc(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        raise ValueError("as_of must be an aware datetime (UTC)")
+    return dt if dt.tzinfo is UTC else dt.astimezone(UTC)
+
+
+__all__ = ["AccountKey", "ChatKey", "Engine", "parse_time"]

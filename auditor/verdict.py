@@ -1,0 +1,507 @@
+"""One chat's verdict as of a time: training windows, expiry, and the reasons, by the rules of
+POLICIES.md part 1 as given in the provider's policy data (auditor/policy.py).
+
+`evaluate` takes a chat's sorted event tuples (see auditor/engine.py) and a view of its
+account's consent and plan timelines, and returns a `Verdict`: the report row of CONTRACT
+section 4 plus the span of `as_of` values for which that row holds, so the engine can cache it.
+Every reason names its rule and the events it used; whatever the rule book assumes is said.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.policy import COMMERCIAL, CONSUMER, ProviderPolicy
+from auditor.times import format_time
+
+# Chat event tuples: (at, type, id, title, ...), sorted; the type orders events at one instant.
+ACTIVITY, FEEDBACK, SEEN, DELETED = 0, 1, 2, 3
+# activity: (at, ACTIVITY, id, title, kind, incognito, plan)
+# feedback: (at, FEEDBACK, id, None, rating)
+# seen:     (at, SEEN, id, title, incognito)
+# deleted:  (at, DELETED, id)
+
+# How one activity was judged (R3).
+COMMERCIAL_PLAN, INCOGNITO, BEFORE, OFF, UNKNOWN, ON, ASSUMED_ON = range(7)
+
+_MAX_EVENT = (datetime.max.replace(tzinfo=UTC),)
+
+
+def fmt(dt: datetime) -> str:
+    """auditor.times.format_time, with a fast path for whole-second UTC times."""
+    if dt.microsecond or dt.tzinfo is not UTC:
+        return format_time(dt)
+    return dt.isoformat()[:-6] + "Z"
+
+
+def _n(count: int, word: str) -> str:
+    if count == 1:
+        return f"1 {word}"
+    return f"{count} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
+
+
+class AccountView:
+    """An account's consent and plan timelines, compressed to one state per instant (R2)."""
+
+    __slots__ = ("consent_states", "consent_times", "event_times", "plan_states", "plan_times",
+                 "switch_off_times", "switch_offs")
+
+    def __init__(self, consent: list[tuple[Any, ...]], plans: list[tuple[Any, ...]]) -> None:
+        # Lists are sorted by (at, rank, id): at one instant the first is the winner (R2: true
+        # before false, consumer before commercial, then the smaller id).
+        self.consent_times: list[datetime] = []
+        self.consent_states: list[tuple[Any, ...]] = []
+        self.switch_off_times: list[datetime] = []
+        self.switch_offs: list[tuple[Any, ...]] = []
+        previous = None
+        for item in consent:
+            if self.consent_times and self.consent_times[-1] == item[0]:
+                continue
+            self.consent_times.append(item[0])
+            self.consent_states.append(item)
+            # A switch-off: false after true, or after nothing (where the default is on).
+            if not item[3] and (previous is None or previous[3]):
+                self.switch_off_times.append(item[0])
+                self.switch_offs.append(item)
+            previous = item
+        self.plan_times: list[datetime] = []
+        self.plan_states: list[tuple[Any, ...]] = []
+        for item in plans:
+            if not self.plan_times or self.plan_times[-1] != item[0]:
+                self.plan_times.append(item[0])
+                self.plan_states.append(item)
+        self.event_times = sorted({*self.consent_times, *self.plan_times})
+
+    def setting_at(self, at: datetime) -> tuple[Any, ...] | None:
+        """The consent event in force at `at` (one at the same instant counts), or None."""
+        i = bisect_right(self.consent_times, at) - 1
+        return self.consent_states[i] if i >= 0 else None
+
+    def plan_at(self, at: datetime) -> tuple[Any, ...] | None:
+        i = bisect_right(self.plan_times, at) - 1
+        return self.plan_states[i] if i >= 0 else None
+
+    def next_switch_off(self, after: datetime, as_of: datetime) -> tuple[Any, ...] | None:
+        """The first switch-off strictly after `after`, at or before `as_of`."""
+        i = bisect_right(self.switch_off_times, after)
+        if i < len(self.switch_offs) and self.switch_offs[i][0] <= as_of:
+            return self.switch_offs[i]
+        return None
+
+    def switch_offs_between(self, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+        i = bisect_right(self.switch_off_times, start)
+        j = bisect_right(self.switch_off_times, end)
+        return self.switch_offs[i:j]
+
+
+class Verdict:
+    """A chat's row as of a time, and the span [valid_from, valid_until) of `as_of` it holds."""
+
+    __slots__ = ("data", "first_activity", "valid_from", "valid_until")
+
+    def __init__(self, data: dict[str, Any], first_activity: datetime | None,
+                 valid_from: datetime, valid_until: datetime | None) -> None:
+        self.data = data
+        self.first_activity = first_activity
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+
+    @property
+    def training(self) -> str:
+        return self.data["training"]
+
+    def row(self) -> dict[str, Any]:
+        """A fresh copy of the row, so callers may add to it (e.g. a badge)."""
+        row = dict(self.data)
+        row["training_windows"] = [dict(w) for w in self.data["training_windows"]]
+        row["reasons"] = list(self.data["reasons"])
+        row["policies"] = list(self.data["policies"])
+        return row
+
+
+def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple[Any, ...]],
+             account: AccountView, as_of: datetime) -> Verdict | None:
+    """The chat's verdict as of `as_of` (R2: later events are ignored), or None if none."""
+    n = bisect_left(events, (as_of, 9)) if events[-1][0] > as_of else len(events)
+    if n == 0:
+        return None
+    reasons: list[str] = []
+    rules: set[str] = {"R5"}
+    setting_name = policy.setting_name
+
+    # --- the chat's own events, up to the first deletion (R4) ------------------------------
+    deleted: tuple[Any, ...] | None = None
+    ignored: list[tuple[Any, ...]] = []
+    activities: list[tuple[Any, ...]] = []
+    feedback: list[tuple[Any, ...]] = []
+    title_ev: tuple[Any, ...] | None = None
+    kind_ev: tuple[Any, ...] | None = None
+    seen_flags: list[bool] = []
+    for i in range(n):
+        e = events[i]
+        typ = e[1]
+        if deleted is not None:
+            if typ != DELETED:
+                ignored.append(e)
+            continue
+        if typ == DELETED:
+            deleted = e
+            continue
+        if e[3] is not None and typ != FEEDBACK and (
+                title_ev is None or e[0] > title_ev[0] or e[2] < title_ev[2]):
+            title_ev = e  # R6: the latest title; at one instant the smaller id (R2)
+        if typ == ACTIVITY:
+            activities.append(e)
+            if kind_ev is None or e[0] > kind_ev[0] or e[2] < kind_ev[2]:
+                kind_ev = e
+        elif typ == FEEDBACK:
+            feedback.append(e)
+        elif e[4] is not None:
+            seen_flags.append(e[4])
+    deleted_at = deleted[0] if deleted is not None else None
+
+    # --- judge each activity (R3) ----------------------------------------------------------
+    judged: list[tuple[tuple[Any, ...], int, Any, str | None, tuple[Any, ...] | None]] = []
+    plan_notes: dict[Any, str] = {}
+    for a in activities:
+        at = a[0]
+        own = a[6]
+        if own is not None:
+            plan = policy.canonical_plan(own)
+            if ("own", own) not in plan_notes:
+                plan_notes[("own", own)] = (
+                    f"{policy.plan_rule}: activity at {fmt(at)} carried its own plan {own} "
+                    f"({policy.plan_class[own]}; event id {a[2]})")
+        else:
+            plan_ev = account.plan_at(at)
+            if plan_ev is None:
+                plan = None
+                if "none" not in plan_notes:
+                    plan_notes["none"] = (
+                        f"{policy.plan_rule}: no plan recorded for this account at or before "
+                        f"{fmt(at)}; ASSUMED a consumer plan "
+                        f"({', '.join(policy.consumer_plans)})")
+            else:
+                plan = policy.canonical_plan(plan_ev[3])
+                if plan_ev[2] not in plan_notes:
+                    plan_notes[plan_ev[2]] = (
+                        f"{policy.plan_rule}: plan {plan_ev[3]} "
+                        f"({policy.plan_class[plan_ev[3]]}) in force from {fmt(plan_ev[0])} "
+                        f"(plan.set, event id {plan_ev[2]})")
+        plan_cls = CONSUMER if plan is None else policy.plan_class[plan]
+        setting = None
+        era = None
+        if plan_cls == COMMERCIAL:
+            verdict = COMMERCIAL_PLAN
+        elif a[5]:
+            verdict = INCOGNITO
+        else:
+            era = policy.era_at(at)
+            if era is None or era.eligible == "never":
+                verdict = BEFORE
+            else:
+                setting = account.setting_at(at)
+                if setting is None:
+                    verdict = UNKNOWN if era.missing == "unknown" else ASSUMED_ON
+                else:
+                    verdict = ON if setting[3] else OFF
+        judged.append((a, verdict, era, plan, setting))
+    if activities:
+        rules.update(("R8", policy.plan_rule))
+        reasons.extend(plan_notes.values())
+
+    # --- windows opened by activity (A2, O1, G1), closed by a switch-off where the rule says
+    windows: list[list[Any]] = []  # [from, until, kind]
+    current: list[Any] | None = None
+    for a, verdict, era, _plan, setting in judged:
+        if verdict != ON and verdict != ASSUMED_ON:
+            continue
+        at = a[0]
+        if current is not None and (current[1] is None or at < current[1]):
+            continue  # already inside an open window
+        assert era is not None
+        rules.add(era.rule)
+        if verdict == ON:
+            assert setting is not None
+            reasons.append(
+                f"{era.rule}: eligible from {fmt(at)}: activity (event id {a[2]}) while "
+                f"{setting_name} was on (setting seen {fmt(setting[0])} via {setting[4]}, "
+                f"event id {setting[2]})")
+        else:
+            rules.add(era.missing_rule or era.rule)
+            reasons.append(
+                f"{era.missing_rule}: eligible from {fmt(at)}: activity (event id {a[2]}) with "
+                f"no setting recorded at or before it; ASSUMED on, the default")
+        until = None
+        if era.switch_off == "closes_windows":
+            off = account.next_switch_off(at, as_of)
+            if off is not None:
+                until = off[0]
+                rules.add(era.switch_off_rule or era.rule)
+                reasons.append(
+                    f"{era.switch_off_rule}: window closed at {fmt(until)}: {setting_name} "
+                    f"switched off (via {off[4]}, event id {off[2]}); the chat may remain in "
+                    "training runs started or models trained before then")
+        else:
+            end = deleted_at or as_of
+            offs = account.switch_offs_between(at, end)
+            if offs:
+                rules.add(era.switch_off_rule or era.rule)
+                reasons.append(
+                    f"{era.switch_off_rule}: switching off at {fmt(offs[0][0])} (event id "
+                    f"{offs[0][2]}) does not close this window (not retroactive)")
+        current = [at, until, "activity"]
+        windows.append(current)
+
+    # --- activities that opened nothing, grouped by why ------------------------------------
+    groups: dict[int, list[tuple[Any, ...]]] = {}
+    for item in judged:
+        if item[1] not in (ON, ASSUMED_ON):
+            groups.setdefault(item[1], []).append(item)
+    for verdict, items in sorted(groups.items()):
+        last = items[-1]
+        count = _n(len(items), "activity")
+        if verdict == COMMERCIAL_PLAN:
+            rules.add(policy.commercial_rule)
+            plans = sorted({str(i[3]) for i in items})
+            reasons.append(f"{policy.commercial_rule}: {count} on commercial plan "
+                           f"{', '.join(plans)} (last {fmt(last[0][0])}): not eligible, "
+                           "feedback aside")
+        elif verdict == INCOGNITO:
+            rules.add(policy.incognito_rule)
+            reasons.append(f"{policy.incognito_rule}: {count} incognito or temporary (last "
+                           f"{fmt(last[0][0])}): never eligible by the training rule")
+        elif verdict == BEFORE:
+            era = policy.era_at(last[0][0])
+            rule = era.rule if era else "R3"
+            rules.add(rule)
+            until = f" before {fmt(era.end)}" if era and era.end else ""
+            reasons.append(f"{rule}: {count}{until} (last {fmt(last[0][0])}): not eligible, "
+                           "feedback aside")
+        elif verdict == OFF:
+            era, setting = last[2], last[4]
+            rules.add(era.off_rule)
+            reasons.append(
+                f"{era.off_rule}: {count} while {setting_name} was off (last "
+                f"{fmt(last[0][0])}; setting seen {fmt(setting[0])} via {setting[4]}, event id "
+                f"{setting[2]}): not eligible by that activity")
+        elif verdict == UNKNOWN:
+            era = last[2]
+            rules.add(era.missing_rule)
+            reasons.append(
+                f"{era.missing_rule}: {setting_name} not recorded at or before {count} (last "
+                f"{fmt(last[0][0])}, event id {last[0][2]}): whether it may be trained on "
+                "cannot be told; expiry reckoned as if the setting was on (ASSUMED)")
+
+    # --- feedback (A7, O7, G6): eligible from F whatever the plan, setting or flag ----------
+    for f in feedback:
+        rules.add(policy.feedback_rule)
+        reasons.append(f"{policy.feedback_rule}: feedback ({f[4]}) at {fmt(f[0])} (event id "
+                       f"{f[2]}): eligible from then whatever the plan, setting or incognito "
+                       "flag")
+        windows.append([f[0], None, "feedback"])
+
+    # --- deletion (R4) ---------------------------------------------------------------------
+    if deleted is not None:
+        rules.add("R4")
+        closed = any(w[1] is None or w[1] > deleted_at for w in windows)
+        reasons.append(f"R4: deleted at {fmt(deleted_at)} (event id {deleted[2]})"
+                       + (f"; open windows closed at {fmt(deleted_at)}" if closed else ""))
+        for w in windows:
+            if w[1] is None or w[1] > deleted_at:
+                w[1] = deleted_at
+        if ignored:
+            reasons.append(f"R4: {_n(len(ignored), 'later event')} after the deletion ignored "
+                           f"(first at {fmt(ignored[0][0])}, event id {ignored[0][2]})")
+
+    # --- merge (R6) --------------------------------------------------------------------------
+    has_activity_window = any(w[2] == "activity" for w in windows)
+    windows.sort(key=lambda w: w[0])
+    merged: list[list[Any]] = []
+    for w in windows:
+        if merged and (merged[-1][1] is None or w[0] <= merged[-1][1]):
+            last_w = merged[-1]
+            if last_w[1] is not None and (w[1] is None or w[1] > last_w[1]):
+                last_w[1] = w[1]
+        else:
+            merged.append([w[0], w[1]])
+    if len(merged) < len(windows):
+        rules.add("R6")
+        reasons.append(f"R6: {len(windows)} overlapping windows merged into {len(merged)}")
+
+    # --- copies and expiry (R5) ------------------------------------------------------------
+    candidates: list[tuple[datetime, Any, datetime]] = []  # (end, copy, anchor)
+    incognito_last = None
+    incognito_plan: Any = None
+    for a, _verdict, _era, plan, _setting in judged:
+        if a[5]:
+            incognito_last, incognito_plan = a[0], plan
+    for copy in policy.copies:
+        anchor: datetime | None = None
+        if copy.of == "deleted":
+            anchor = deleted_at
+        elif copy.of == "incognito":
+            anchor = incognito_last
+        elif copy.of == "setting_off":
+            offs = [a[0] for a, v, *_ in judged if v == OFF]
+            anchor = offs[-1] if offs else None
+        elif copy.of == "training":
+            if copy.ends_on_delete and deleted is not None:
+                continue
+            if copy.anchor == "last_eligible_activity":
+                eligible = [a[0] for a, v, *_ in judged if v in (ON, ASSUMED_ON)]
+                anchor = eligible[-1] if eligible else None
+            else:  # last_activity_in_window, unknown activities reckoned as if on (A10)
+                inside = [a[0] for a, v, *_ in judged if v == UNKNOWN]
+                if has_activity_window:
+                    inside += [a[0] for a, *_ in judged if any(
+                        w[0] <= a[0] and (w[1] is None or a[0] < w[1]) for w in merged)]
+                anchor = max(inside) if inside else None
+        elif copy.of == "feedback":
+            for f in feedback:
+                if copy.applies_to(f[0]):
+                    candidates.append((copy.duration.after(f[0]), copy, f[0]))
+            continue
+        if anchor is not None and copy.applies_to(anchor):
+            candidates.append((copy.duration.after(anchor), copy, anchor))
+
+    hold_reason = None
+    for hold in policy.holds:
+        def held_plan(plan: str | None, hold: Any = hold) -> bool:
+            if plan is None:
+                return any(p in hold.plans for p in policy.consumer_plans)
+            return plan in hold.plans
+        if "deleted_inside" in hold.covers and deleted_at is not None and (
+                hold.start <= deleted_at < hold.end):
+            plan = _plan_at_deletion(policy, judged, account, deleted_at)
+            if held_plan(plan):
+                hold_reason = (f"{hold.rule}: legal hold: deleted at {fmt(deleted_at)}, inside "
+                               f"[{fmt(hold.start)}, {fmt(hold.end)}), on plan "
+                               f"{plan or 'consumer (ASSUMED)'}: kept with no end date")
+        if hold_reason is None and "incognito_copy_overlaps" in hold.covers and (
+                incognito_last is not None and held_plan(incognito_plan)):
+            ends = [c.duration.after(incognito_last) for c in policy.copies_of("incognito")]
+            copy_end = max(ends) if ends else incognito_last
+            if incognito_last < hold.end and copy_end > hold.start:
+                hold_reason = (f"{hold.rule}: legal hold: the temporary copy of "
+                               f"{fmt(incognito_last)} (kept until {fmt(copy_end)}) overlaps "
+                               f"[{fmt(hold.start)}, {fmt(hold.end)}), on plan "
+                               f"{incognito_plan or 'consumer (ASSUMED)'}: kept with no end "
+                               "date")
+        if hold_reason is not None:
+            rules.add(hold.rule)
+            if hold.assumed:
+                hold_reason += f" (ASSUMED: {hold.assumed})"
+            reasons.append(hold_reason)
+            expires_at = None
+            basis = f"{hold.rule}: legal hold"
+            break
+    if hold_reason is None:
+        if candidates:
+            best = max(candidates, key=lambda c: c[0])
+            expires_at = best[0]
+            basis = best[1].basis
+            done: set[int] = set()
+            for end, copy, anchor in sorted(candidates, key=lambda c: c[0], reverse=True):
+                if id(copy) in done:
+                    continue
+                done.add(id(copy))
+                rules.add(copy.rule)
+                what = copy.basis.split(": ", 1)[1]
+                reasons.append(f"{copy.rule}: kept until {fmt(end)}: {what} (from "
+                               f"{fmt(anchor)}){'; ASSUMED' if copy.assumed else ''}")
+                if copy.also is not None:
+                    reasons.append(f"{copy.rule}: {copy.also_text}: {copy.also} after "
+                                   f"{fmt(anchor)} = {fmt(copy.also.after(anchor))}")
+        else:
+            expires_at = None
+            last_cls = None
+            if judged:
+                last_plan = judged[-1][3]
+                last_cls = CONSUMER if last_plan is None else policy.plan_class[last_plan]
+            rule = (policy.kept_commercial_rule if last_cls == COMMERCIAL
+                    else policy.kept_consumer_rule) if judged else "R5"
+            rules.add(rule)
+            if deleted is not None:
+                basis = f"{rule}: no end date is published for this chat's copies"
+            else:
+                basis = f"{rule}: no end date; kept until you delete it"
+            reasons.append(basis)
+
+    expired = expires_at is not None and expires_at <= as_of
+    if expired:
+        rules.add("R9")
+        reasons.append(f"R9: expired at {fmt(expires_at)}: the provider's copies are gone"
+                       + ("; open windows closed then" if any(
+                           w[1] is None or w[1] > expires_at for w in merged) else ""))
+        for w in merged:
+            if w[1] is None or w[1] > expires_at:
+                w[1] = max(expires_at, w[0])
+
+    # --- the chat as a whole -----------------------------------------------------------------
+    if any(w[1] is None for w in merged):
+        training = "yes"
+    elif merged:
+        training = "was"
+    elif any(v == UNKNOWN for _a, v, *_ in judged):
+        training = "unknown"
+    else:
+        training = "no"
+    if not activities:
+        incognito = bool(seen_flags) and all(seen_flags)
+        if not feedback and deleted is None:
+            rules.add("R7")
+            reasons.append("R7: only opened, never written in (chat.seen): not eligible")
+    else:
+        incognito = all(a[5] for a in activities)
+    if deleted is None and not incognito:
+        reasons.append("R5: not deleted: the chat stays in your own history until you delete "
+                       "it, whatever expires_at says")
+
+    first_activity = activities[0][0] if activities else None
+    data = {
+        "provider": key[0],
+        "account": key[1],
+        "chat_id": key[2],
+        "title": title_ev[3] if title_ev is not None else None,
+        "kind": kind_ev[4] if kind_ev is not None else None,
+        "incognito": incognito,
+        "first_activity": fmt(first_activity) if first_activity else None,
+        "last_activity": fmt(activities[-1][0]) if activities else None,
+        "deleted_at": fmt(deleted_at) if deleted_at else None,
+        "training": training,
+        "training_windows": [{"from": fmt(w[0]), "until": fmt(w[1]) if w[1] else None}
+                             for w in merged],
+        "expires_at": fmt(expires_at) if expires_at else None,
+        "expiry_basis": basis,
+        "expired": expired,
+        "reasons": reasons,
+        "policies": sorted(rules),
+    }
+
+    # --- the span of as_of values for which this row holds ---------------------------------
+    valid_from = events[n - 1][0]
+    i = bisect_right(account.event_times, as_of)
+    if i:
+        valid_from = max(valid_from, account.event_times[i - 1])
+    valid_until = events[n][0] if n < len(events) else None
+    if i < len(account.event_times) and (
+            valid_until is None or account.event_times[i] < valid_until):
+        valid_until = account.event_times[i]
+    if expires_at is not None:
+        if expired:
+            valid_from = max(valid_from, expires_at)
+        elif valid_until is None or expires_at < valid_until:
+            valid_until = expires_at
+    return Verdict(data, first_activity, valid_from, valid_until)
+
+
+def _plan_at_deletion(policy: ProviderPolicy, judged: list[Any], account: AccountView,
+                      deleted_at: datetime) -> str | None:
+    """The plan in force at D: the last activity's own plan, else the account's at D."""
+    if judged and judged[-1][0][6] is not None:
+        return policy.canonical_plan(judged[-1][0][6])
+    plan_ev = account.plan_at(deleted_at)
+    return None if plan_ev is None else policy.canonical_plan(plan_ev[3])
