@@ -96,6 +96,7 @@ class AppendResult:
     seq: int
     head: str
     checkpoint: Checkpoint
+    events: list[Event] = field(default_factory=list, repr=False)   # what was stored
 
     def to_json(self) -> dict[str, Any]:
         return {"stored": self.stored, "duplicates": self.duplicates, "head": self.head,
@@ -430,13 +431,14 @@ class Ledger:
 
     # -- appending
 
-    def append(self, events: Iterable[dict[str, Any]], *, validated: bool = False
-               ) -> AppendResult:
+    def append(self, events: Iterable[dict[str, Any]], *, validated: bool = False,
+               keep: bool = False) -> AppendResult:
         """Append one batch, all or nothing, and return once it is on disk.
 
         A list is validated before anything is written; any other iterable is streamed
         (bounded memory for big imports) and rolled back if an event in it is bad.
         Events whose id is already stored count as duplicates and are not stored again.
+        With `keep`, the result lists the events stored (for an engine to apply).
         """
         if not self.writable or self._fd is None:
             raise LedgerError("this ledger was opened read-only")
@@ -446,6 +448,7 @@ class Ledger:
         with self._write_lock:
             start = (self._seq, self._head, self._len)
             added: list[str] = []
+            kept: list[Event] = []
             stored = duplicates = 0
             try:
                 chunk: list[bytes] = []
@@ -460,6 +463,8 @@ class Ledger:
                     self._kids.add(kid)
                     added.append(kid)
                     stored += 1
+                    if keep:
+                        kept.append(event)
                     if held is not None:
                         chunk.append(self._encode(*held, end=False))
                         if len(chunk) >= _CHUNK_RECORDS:
@@ -474,7 +479,8 @@ class Ledger:
                 raise
             target = (self._seq, self._head)
         self._wait_durable(target[0])
-        return AppendResult(stored, duplicates, target[0], target[1], self.checkpoint_now())
+        return AppendResult(stored, duplicates, target[0], target[1], self.checkpoint_now(),
+                            kept)
 
     def _kid(self, event_id: str) -> str:
         return hmac.new(self.keys.index, event_id.encode(), hashlib.sha256).hexdigest()[:32]

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,6 +23,7 @@ from auditor.events import EventError, validate_event
 from auditor.keys import PASSPHRASE_ENV, KeysError
 from auditor.ledger import Ledger, LedgerError
 
+DEFAULT_PORT = 8765  # also server.app.DEFAULT_PORT; not imported, to keep Flask out
 MAX_LINE = 1 << 20   # a JSON line longer than 1 MiB is not an event
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -68,6 +69,32 @@ def read_jsonl(stream: BinaryIO, name: str) -> Iterator[dict[str, Any]]:
 
 # --- commands ---------------------------------------------------------------------------------
 
+def append_batch(args: argparse.Namespace, events: Iterable[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """Store one all-or-nothing batch: through the running server that holds this ledger
+    (one writer), or straight into the ledger when none runs."""
+    from server.client import ServerUnavailable, find_server
+    data, config = _dirs(args)
+    server = find_server(data, config)
+    if server is not None:
+        batch = list(events)
+        try:
+            status, body = server.call("POST", "/api/v1/events", {"events": batch})
+        except ServerUnavailable:
+            server = None
+        else:
+            if status == 400:
+                raise EventError(body.get("error", "refused"), field=body.get("field"),
+                                 index=body.get("index"))
+            if status != 200:
+                raise UsageError(f"the server refused the batch ({status}): "
+                                 f"{body.get('error') if isinstance(body, dict) else body}")
+            return body["stored"], body["duplicates"], body["head"], "the running server"
+        events = batch
+    with open_ledger(args) as ledger:
+        result = ledger.append(events, validated=True)
+    return result.stored, result.duplicates, result.head, "the ledger"
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Append the events of a JSON-lines file as one all-or-nothing batch."""
     source = args.file
@@ -81,14 +108,83 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {source}: {exc.strerror}") from None
         name = source
     try:
-        with open_ledger(args) as ledger:
-            result = ledger.append(read_jsonl(stream, name), validated=True)
-            head = result.head
+        stored, duplicates, head, _via = append_batch(args, read_jsonl(stream, name))
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-    print(f"stored {result.stored} events, {result.duplicates} duplicates; "
-          f"ledger head {head}")
+    print(f"stored {stored} events, {duplicates} duplicates; ledger head {head}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the local server on loopback until Ctrl-C or SIGTERM."""
+    from server.serve import ServeError, serve
+    data, config = _dirs(args)
+    try:
+        serve(data, config, port=args.port, host=args.host, passphrase=_passphrase(),
+              max_body=args.max_body)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on port {args.port}: {exc.strerror}") from None
+    return EXIT_OK
+
+
+def _ask_server(args: argparse.Namespace, method: str, path: str) -> Any:
+    from server.client import ServerUnavailable, require_server
+    data, config = _dirs(args)
+    try:
+        status, body = require_server(data, config).call(method, path)
+    except ServerUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    if status != 200:
+        raise UsageError(f"the server answered {status}: {body.get('error')}")
+    return body
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    """Print a fresh one-time pairing code from the running server."""
+    body = _ask_server(args, "POST", "/api/v1/pairing-codes")
+    print(f"Pairing code: {body['code']}")
+    print("Paste it into the extension's options page within 10 minutes.")
+    return EXIT_OK
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    """Print a fresh one-time dashboard login URL from the running server."""
+    print(_ask_server(args, "POST", "/api/v1/login-links")["url"])
+    return EXIT_OK
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """List the paired clients, or revoke one."""
+    if args.revoke:
+        body = _ask_server(args, "DELETE", f"/api/v1/tokens/{args.revoke}")
+        print(f"revoked {body['revoked']}")
+        return EXIT_OK
+    tokens = _ask_server(args, "GET", "/api/v1/tokens")["tokens"]
+    if not tokens:
+        print("no paired clients")
+    for t in tokens:
+        print(f"{t['id']}  {t['origin'] or '(command line)'}  paired {t['paired_at']}  "
+              f"last used {t['last_used'] or 'never'}")
+    return EXIT_OK
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    """List the account labels the ledger knows, per provider."""
+    from server.client import find_server
+    data, config = _dirs(args)
+    if find_server(data, config) is not None:
+        accounts = _ask_server(args, "GET", "/api/v1/accounts")["accounts"]
+    else:
+        from auditor.audit import replay
+        accounts = replay(open_ledger(args, writable=False, create=False)).account_labels()
+    if not accounts:
+        print("no accounts yet")
+    for a in accounts:
+        print(f"{a['provider']:<8} {a['account']:<32}  {a['events']:>7} events  "
+              f"first {a['first_event']}  last {a['last_event']}")
     return EXIT_OK
 
 
@@ -201,6 +297,26 @@ def build_parser() -> argparse.ArgumentParser:
         _add_common(p)
         p.set_defaults(func=func)
         return p
+
+    p = command("serve", cmd_serve,
+                "start the local server on 127.0.0.1; prints its address, a one-time "
+                "dashboard login URL and a pairing code")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"the port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="a loopback address only: 127.0.0.1 (default), ::1 or localhost")
+    p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
+                   help="the largest request body accepted (default 1 MiB)")
+
+    command("pair", cmd_pair, "print a fresh one-time pairing code for the running server")
+    command("login", cmd_login,
+            "print a fresh one-time dashboard login URL for the running server")
+    p = command("tokens", cmd_tokens,
+                "list the paired clients (id, origin, when paired, last used); --revoke one")
+    p.add_argument("--revoke", metavar="ID", help="revoke the paired client with this id")
+    command("accounts", cmd_accounts,
+            "list the account labels the ledger knows, per provider, with their first and "
+            "last events")
 
     p = command("ingest", cmd_ingest,
                 "append events from a JSON-lines file (or - for standard input) as one "

@@ -1,0 +1,150 @@
+"""The HTTP API under /api/v1 (CONTRACT.md section 2). Each route parses, delegates to the
+live ledger, and answers; the guard has already checked who is asking.
+
+No route answers OPTIONS (`provide_automatic_options=False`), so a preflight never gets 2xx.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from auditor.events import PROVIDERS, EventError
+from auditor.report import FORMATS, MEDIA_TYPES, render
+from auditor.times import TimeFormatError, parse_user_time
+from server.auth import CodeRefused
+from server.guard import Refused
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+HELLO_PREFIX = b"consent-ledger/hello/v1:"
+_NONCE = re.compile(r"^[0-9a-fA-F]{16,64}$")
+
+
+def route(rule: str, **options: Any):  # type: ignore[no-untyped-def]
+    return bp.route(rule, provide_automatic_options=False, **options)
+
+
+def _state() -> Any:
+    return current_app.extensions["consent_ledger"]
+
+
+def _bad(message: str, field: str | None = None, index: int | None = None,
+         status: int = 400) -> Response:
+    response = jsonify({"error": message, "field": field, "index": index})
+    response.status_code = status
+    return response
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise Refused(400, "the body is not JSON", "api")
+    return body
+
+
+@route("/pair", methods=["POST"], endpoint="pair")
+def pair() -> Response:
+    body = _json_body()
+    code = body.get("code") if isinstance(body, dict) else None
+    state = _state()
+    try:
+        state.pair_codes.redeem(code)
+    except CodeRefused as exc:
+        return _bad(str(exc), "code", status=exc.status)
+    token = state.tokens.issue(request.headers.get("Origin"))
+    ledger = state.live.ledger
+    return jsonify({"token": token, "account_salt": ledger.account_salt.hex(),
+                    "server_key": ledger.keys.public_key_b64})
+
+
+@route("/hello", methods=["GET"], endpoint="hello")
+def hello() -> Response:
+    nonce = request.args.get("nonce", "")
+    if not _NONCE.match(nonce):
+        return _bad("nonce must be 16 to 64 hex characters", "nonce")
+    keys = _state().live.ledger.keys
+    return jsonify({"server_key": keys.public_key_b64,
+                    "signature": keys.sign(HELLO_PREFIX + nonce.encode("ascii"))})
+
+
+@route("/events", methods=["POST"], endpoint="events")
+def events() -> Response:
+    body = _json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        return _bad('the body must be {"events": [...]}', "events")
+    unknown = set(body) - {"events"}
+    if unknown:
+        return _bad(f"unknown field {sorted(unknown)[0]!r} in the body", sorted(unknown)[0])
+    try:
+        result = _state().live.append(body["events"])
+    except EventError as exc:
+        return _bad(str(exc), exc.field, exc.index)
+    return jsonify({"stored": result.stored, "duplicates": result.duplicates,
+                    "head": result.head, "checkpoint": result.checkpoint.to_json()})
+
+
+@route("/chats/<provider>/<chat_id>", methods=["GET"], endpoint="chat")
+def chat(provider: str, chat_id: str) -> Response:
+    if provider not in PROVIDERS:
+        return _bad(f"unknown provider {provider!r}", "provider", status=404)
+    status = _state().live.chat_status(provider, chat_id, account=request.args.get("account"))
+    if status is None:
+        return _bad("this chat has not been seen", "chat_id", status=404)
+    return jsonify(status)
+
+
+@route("/report", methods=["GET"], endpoint="report")
+def report() -> Response:
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        return _bad(f"format must be one of {', '.join(FORMATS)}", "format")
+    as_of = None
+    if request.args.get("as_of"):
+        try:
+            as_of = parse_user_time(request.args["as_of"])
+        except TimeFormatError as exc:
+            return _bad(str(exc), "as_of")
+    body = _state().live.report(as_of=as_of)
+    stamp = body["as_of"][:10]
+    return Response(render(body, fmt), mimetype=MEDIA_TYPES[fmt].split(";")[0],
+                    headers={"Content-Disposition":
+                             f'attachment; filename="consent-ledger-report-{stamp}.{fmt}"',
+                             "Content-Type": MEDIA_TYPES[fmt]})
+
+
+@route("/health", methods=["GET"], endpoint="health")
+def health() -> Response:
+    return jsonify(_state().live.health())
+
+
+@route("/accounts", methods=["GET"], endpoint="accounts")
+def accounts() -> Response:
+    return jsonify({"accounts": _state().live.accounts()})
+
+
+@route("/pairing-codes", methods=["POST"], endpoint="pairing_code")
+def pairing_code() -> Response:
+    return jsonify({"code": _state().pair_codes.issue(), "expires_in": 600})
+
+
+@route("/login-links", methods=["POST"], endpoint="login_link")
+def login_link() -> Response:
+    code = _state().login_codes.issue()
+    port = current_app.config["PORT"]
+    return jsonify({"url": f"http://127.0.0.1:{port}/login/{code}", "expires_in": 600})
+
+
+@route("/tokens", methods=["GET"], endpoint="tokens")
+def tokens() -> Response:
+    return jsonify({"tokens": [
+        {"id": t.id, "origin": t.origin, "paired_at": t.paired_at, "last_used": t.last_used}
+        for t in _state().tokens.list()]})
+
+
+@route("/tokens/<token_id>", methods=["DELETE"], endpoint="revoke_token")
+def revoke_token(token_id: str) -> Response:
+    if not _state().tokens.revoke(token_id):
+        return _bad(f"no paired client with id {token_id!r}", "id", status=404)
+    return jsonify({"revoked": token_id})

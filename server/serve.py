@@ -1,0 +1,93 @@
+"""`consent-ledger serve`: the local server on loopback, served by waitress.
+
+Start: open the ledger (the one writer), replay it once into the engine, bind 127.0.0.1,
+write `server-<ledger id>.json` (0600) in the config dir for the command line, print the
+address, a one-time dashboard login URL and `Pairing code: <code>`. Stop (SIGTERM or
+Ctrl-C): waitress finishes the requests in flight, then the ledger is fsynced, its
+checkpoint written, and the hand-over file removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from auditor.keys import write_private_file
+from auditor.live import LiveLedger
+from server.app import DEFAULT_MAX_BODY, ServerState, create_app
+from server.auth import TokenStore
+
+LOOPBACK_NAMES = {"localhost"}
+
+
+class ServeError(Exception):
+    pass
+
+
+def check_loopback(host: str) -> str:
+    if host in LOOPBACK_NAMES:
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ServeError(f"{host!r} is not a loopback address; the server binds only "
+                         "127.0.0.1 or ::1") from None
+    if not address.is_loopback:
+        raise ServeError(f"{host} is not a loopback address; the server never listens "
+                         "beyond this machine")
+    return str(address)
+
+
+def handover_path(config_dir: Path, ledger_id: str) -> Path:
+    return config_dir / f"server-{ledger_id}.json"
+
+
+def serve(data_dir: Path, config_dir: Path, *, port: int, host: str = "127.0.0.1",
+          passphrase: str | None = None, max_body: int = DEFAULT_MAX_BODY,
+          threads: int = 8) -> None:
+    from waitress.server import create_server
+
+    host = check_loopback(host)
+    live = LiveLedger.open(data_dir, config_dir, passphrase=passphrase)
+    ledger = live.ledger
+    handover = handover_path(config_dir, ledger.ledger_id)
+    state = ServerState(live=live, tokens=TokenStore(
+        config_dir / f"tokens-{ledger.ledger_id}.json"))
+    try:
+        app = create_app(state, port=port, max_body=max_body)
+        server = create_server(app, host=host, port=port, threads=threads,
+                               clear_untrusted_proxy_headers=True, ident="consent-ledger")
+        port = int(server.effective_port)  # type: ignore[union-attr]
+        app.config["PORT"] = port
+        ledger.start_checkpointer()
+        write_private_file(handover, json.dumps({
+            "ledger_id": ledger.ledger_id, "data_dir": str(data_dir.resolve()), "port": port,
+            "pid": os.getpid(), "cli_token": state.cli_token}).encode())
+        shown = f"[{host}]" if ":" in host else host
+        login = state.login_codes.issue()
+        print(f"Consent Ledger serving ledger {ledger.ledger_id} at http://{shown}:{port}/")
+        print(f"Dashboard (one-time login link): http://{shown}:{port}/login/{login}")
+        print(f"Pairing code: {state.pair_codes.issue()}")
+        print("Paste the pairing code into the extension's options page. Ctrl-C stops.",
+              flush=True)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            raise SystemExit(0)   # waitress finishes the requests in flight, then returns
+
+        signal.signal(signal.SIGTERM, stop)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+    finally:
+        try:
+            handover.unlink(missing_ok=True)
+        finally:
+            state.tokens.flush()
+            live.close()
+            print("Consent Ledger stopped; the ledger is closed and its checkpoint written.",
+                  file=sys.stderr)
