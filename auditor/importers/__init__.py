@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from auditor.events import PLANS, Event
+from auditor.events import PLANS, Event, account_label
 from auditor.importers import chatgpt, claude, claude_code, gemini
 from auditor.importers.common import (
     ImportFormatError,
@@ -57,7 +57,6 @@ def read_export(path: Path, *, salt: bytes, account: str | None = None,
             raise ImportOptionError(
                 f"--plan {plan!r} is not a {provider} plan (one of {', '.join(PLANS[provider])})")
         if account is not None and account.startswith("label:"):
-            from auditor.events import account_label
             try:
                 account_label(salt, provider, account)
             except ValueError as exc:
@@ -68,11 +67,14 @@ def read_export(path: Path, *, salt: bytes, account: str | None = None,
     summary = ImportSummary(provider=provider, format=_describe(kind, tree, roles),
                             source=str(path))
     if kind == "claude":
-        summary.missing_shards.extend(claude.missing_parts(roles))
+        for name in claude.missing_parts(roles):
+            summary.missing(name, "numbered parts of the export skip it")
     module = {"claude": claude, "chatgpt": chatgpt, "gemini": gemini,
               "claude_code": claude_code}[kind]
     total = sum(e.size for r, entries in roles.items() for e in entries
                 if not r.endswith(".side") and r != "activity.other")
+    if kind == "claude_code":
+        total *= 2  # read twice: titles first, then the prompts
     bar = Progress(total, enabled=progress)
     tree.progress = bar
 

@@ -67,8 +67,7 @@ def plan_files(tree: Tree, roles: dict[str, list[Entry]],
                 continue
             entry = by_path.get(base + name)
             if entry is None:
-                summary.missing_shards.append(name)
-                summary.skip(manifest.path, f"lists {name}, which is not in the export")
+                summary.missing(name, f"listed in {manifest.path}, not in the export")
             elif entry not in ordered:
                 ordered.append(entry)
     extra = [e for e in convs if e not in ordered]

@@ -77,6 +77,10 @@ class ImportSummary:
             self.skipped.append(Skipped(where, reason))
         log.warning("skipped %s: %s", where, reason)
 
+    def missing(self, name: str, why: str) -> None:
+        self.missing_shards.append(name)
+        log.warning("missing part of the export: %s (%s)", name, why)
+
     def ignore(self, what: str, n: int = 1) -> None:
         self.ignored[what] = self.ignored.get(what, 0) + n
 
@@ -106,7 +110,7 @@ class ImportResult:
 
 
 def event_id(*parts: str) -> str:
-    """"imp-" + 40 hex of SHA-256 over the parts: the same export always gives the same ids."""
+    """An id "imp-" + 40 hex of SHA-256 over the parts: the same export gives the same ids."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return "imp-" + digest[:40]
 
