@@ -235,6 +235,10 @@ def test_zip_batch_archive_matches_folder(tmp_path: Path) -> None:
     zip_events, summary = read(archive)
     assert zip_events == folder_events
     assert summary.missing_shards == []
+    assert summary.notes == []
+    _zip(DATA / "claude_team", archive.with_name(archive.name.replace("batch-0000", "batch-0001")))
+    _events, summary = read(archive)
+    assert any("batch-0001.zip" in n and "not read" in n for n in summary.notes)
 
 
 def test_folder_of_batches_names_a_missing_batch(tmp_path: Path) -> None:

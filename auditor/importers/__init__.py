@@ -69,6 +69,10 @@ def read_export(path: Path, *, salt: bytes, account: str | None = None,
     if kind == "claude":
         for name in claude.missing_parts(roles):
             summary.missing(name, "numbered parts of the export skip it")
+        others = claude.sibling_batches(tree.root)
+        if others:
+            summary.note(f"other batches of this export lie beside it and were not read: "
+                         f"{', '.join(others)} (import the folder to read them all)")
     module = {"claude": claude, "chatgpt": chatgpt, "gemini": gemini,
               "claude_code": claude_code}[kind]
     total = sum(e.size for r, entries in roles.items() for e in entries

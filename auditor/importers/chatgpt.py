@@ -180,30 +180,28 @@ def _is_user_prompt(msg: dict[str, Any]) -> bool:
 
 def _feedback(tree: Tree, entry: Entry, emit: Emitter, label: str,
               summary: ImportSummary) -> Iterator[Event]:
-    try:
-        for index, row in safe_records(tree, entry, summary):
-            where = f"{entry.path} record {index}"
-            try:
-                chat_id = check_chat_id(row.get("conversation_id") if isinstance(row, dict)
-                                        else None, "conversation_id")
-                rating = _rating(row.get("rating"))
-                stamp = row.get("create_time")
-                if stamp is None:
-                    stamp = row.get("update_time")
-                if stamp is None:
-                    raise RecordError("has no create_time")
-                at = epoch_at(stamp)
-            except RecordError as exc:
-                summary.skip(where, str(exc))
-                continue
-            key = row.get("id") or f"{row.get('message_id')}@{at}"
-            event = emit.feedback(account=label, chat_id=chat_id, at=at, key=str(key),
-                                  rating=rating)
-            for valid in emit.validated(where, [event]):
-                summary.feedback += 1
-                yield valid
-    except (ijson.JSONError, ValueError) as exc:
-        summary.skip(entry.path, f"not readable to the end ({exc})")
+    for index, row in safe_records(tree, entry, summary):
+        where = f"{entry.path} record {index}"
+        try:
+            if not isinstance(row, dict):
+                raise RecordError("is not a feedback object")
+            chat_id = check_chat_id(row.get("conversation_id"), "conversation_id")
+            rating = _rating(row.get("rating"))
+            stamp = row.get("create_time")
+            if stamp is None:
+                stamp = row.get("update_time")
+            if stamp is None:
+                raise RecordError("has no create_time")
+            at = epoch_at(stamp)
+        except RecordError as exc:
+            summary.skip(where, str(exc))
+            continue
+        key = row.get("id") or f"{row.get('message_id')}@{at}"
+        event = emit.feedback(account=label, chat_id=chat_id, at=at, key=str(key),
+                              rating=rating)
+        for valid in emit.validated(where, [event]):
+            summary.feedback += 1
+            yield valid
 
 
 def _rating(value: Any) -> str:

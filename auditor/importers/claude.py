@@ -13,8 +13,10 @@ written last.
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from auditor.events import Event, account_label
@@ -61,6 +63,16 @@ def missing_parts(roles: dict[str, list[Entry]]) -> list[str]:
                          if (m := _BATCH.search(p))})
     missing += [f"batch-{n:04d}" for n in _gaps(batch_nums, 0)]
     return missing
+
+
+def sibling_batches(path: Path) -> list[str]:
+    """Other `-batch-NNNN.zip` archives of the same export beside the one given."""
+    m = _BATCH.search(path.name)
+    if not path.is_file() or m is None:
+        return []
+    stem = path.name[:m.start()]
+    return sorted(p.name for p in path.parent.glob(f"{glob.escape(stem)}-batch-*.zip")
+                  if p != path and _BATCH.search(p.name))
 
 
 def _gaps(nums: list[int], first: int | None) -> list[int]:
