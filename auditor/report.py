@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -69,7 +70,8 @@ def sign_report(body: dict[str, Any], keys: LedgerKeys) -> dict[str, Any]:
 
 def report_json(report: Mapping[str, Any]) -> str:
     """The JSON download: stable key order and indentation, so two audits diff cleanly."""
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+                        ).decode()
 
 
 def report_csv(report: Mapping[str, Any]) -> str:

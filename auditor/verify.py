@@ -67,7 +67,7 @@ def verify_ledger(data_dir: Path, config_dir: Path, *, passphrase: str | None = 
     scan = Scan()
     try:
         for seq, event in iter_ledger(data_dir / LEDGER_FILE, ledger_id, scan, keys=keys,
-                                      want_seqs=(cp.seq,)):
+                                      want_seqs=(cp.seq,), strict=True):
             try:
                 validate_event(event)
             except EventError as exc:

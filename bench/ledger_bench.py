@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def generate(path: Path, n: int, *, seed: int = 7) -> None:
     """Realistic events: ~10 per chat, a few settings, plans and deletions."""
     rng = random.Random(seed)
-    chats = max(1, n // 10)
+    chats = max(1, n // 30)     # per provider: about ten events per chat overall
     start = 1_756_000_000
     with open(path, "w") as fh:
         for i in range(n):

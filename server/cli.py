@@ -116,6 +116,38 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Read a provider's own data export (or Claude Code's transcripts) into the ledger."""
+    from auditor.importers import (
+        ImportFormatError,
+        ImportOptionError,
+        format_summary,
+        read_export,
+    )
+    from auditor.keys import load_keys
+    from auditor.ledger import read_head
+    path = Path(args.path).expanduser()
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    data, config = _dirs(args)
+    head = read_head(data)
+    if head is None:   # a first import makes the ledger, as ingest does
+        open_ledger(args).close()
+        head = read_head(data)
+    assert head is not None
+    salt = load_keys(config, str(head["ledger_id"]), passphrase=_passphrase()).account_salt
+    try:
+        result = read_export(path, salt=salt, account=args.account, plan=args.plan,
+                             progress=sys.stderr.isatty())
+        stored, duplicates, head_hash, via = append_batch(args, result.events)
+    except (ImportFormatError, ImportOptionError) as exc:
+        raise UsageError(str(exc)) from None
+    print(format_summary(result.summary), file=sys.stderr)
+    print(f"stored {stored} events, {duplicates} already in the ledger (via {via}); "
+          f"ledger head {head_hash}")
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local server on loopback until Ctrl-C or SIGTERM."""
     from server.serve import ServeError, serve
@@ -322,6 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
                 "append events from a JSON-lines file (or - for standard input) as one "
                 "all-or-nothing batch")
     p.add_argument("file", metavar="FILE.jsonl", help="events, one JSON object per line")
+
+    p = command("import", cmd_import,
+                "read a provider's own data export (Claude, ChatGPT, Gemini Takeout; a zip "
+                "or a folder) or Claude Code's transcripts (~/.claude) into the ledger")
+    p.add_argument("path", metavar="PATH", help="the export: a zip, a folder or a file")
+    p.add_argument("--account", metavar="ID",
+                   help="the provider's raw account id (hashed into a label), or "
+                        "label:<hex> for a label the ledger knows")
+    p.add_argument("--plan", metavar="PLAN",
+                   help="set this plan on every activity imported (e.g. api for Claude Code "
+                        "run with an API key)")
 
     p = command("audit", cmd_audit,
                 "the signed audit report: per chat, may it be trained on, since when, and "

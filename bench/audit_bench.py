@@ -1,0 +1,81 @@
+"""Benchmark: `audit` of 100k and 1M events against the plain Python pass of the ledger
+bench (parse each JSON line, keep the latest time per chat), measured in the same run.
+
+The ledger is built first (not timed); then, each in a fresh child process so peak memory
+(ru_maxrss) is its own: the plain pass over the events' JSON lines, and
+`consent-ledger audit --format json -o FILE` over the ledger. Targets (issue 3): audit of
+100k events at most 3x the plain pass; 1M events under 500 MB peak RSS.
+
+    python bench/audit_bench.py [--sizes 100000 1000000] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.ledger_bench import generate, plain_pass  # noqa: E402
+
+
+def child(mode: str, path: str, work: str) -> None:
+    os.environ["CONSENT_LEDGER_DIR"] = os.path.join(work, "data")
+    os.environ["CONSENT_LEDGER_CONFIG_DIR"] = os.path.join(work, "config")
+    t0 = time.perf_counter()
+    if mode == "plain":
+        plain_pass(Path(path))
+    else:
+        from server.cli import main
+        assert main(["audit", "--as-of", "2026-11-28", "-o", os.path.join(work, "r.json")]) == 0
+    elapsed = time.perf_counter() - t0
+    print(json.dumps({"seconds": elapsed,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def measure(mode: str, path: Path, work: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path), work],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as work:
+            path = Path(work) / "events.jsonl"
+            generate(path, n)
+            env = {**os.environ, "CONSENT_LEDGER_DIR": os.path.join(work, "data"),
+                   "CONSENT_LEDGER_CONFIG_DIR": os.path.join(work, "config")}
+            subprocess.run([sys.executable, "-m", "server.cli", "ingest", str(path)],
+                           check=True, env=env, cwd=ROOT, capture_output=True)
+            best: dict[str, dict[str, float]] = {}
+            for _ in range(args.repeat):
+                for mode in ("plain", "audit"):
+                    r = measure(mode, path, work)
+                    if mode not in best or r["seconds"] < best[mode]["seconds"]:
+                        best[mode] = r
+            chats = len(json.loads(Path(work, "r.json").read_text())["chats"])
+            ratio = best["audit"]["seconds"] / best["plain"]["seconds"]
+            print(f"{n:>9} events ({chats} chats): plain pass {best['plain']['seconds']:.2f}s, "
+                  f"audit {best['audit']['seconds']:.2f}s ({best['audit']['peak_mb']:.0f} MB "
+                  f"peak RSS), ratio {ratio:.2f}x (targets: <= 3x at 100k; < 500 MB at 1M)")
+
+
+if __name__ == "__main__":
+    main()
