@@ -22,6 +22,7 @@
     deleteConfirm: ['button[data-testid="delete-modal-confirm"]', '[role="dialog"] button', '[role="alertdialog"] button'],
     incognitoMarker: ['[data-testid="incognito-chat-label"]', '[aria-label="Incognito chat"]'],
   };
+  const CONSENT_PROMPT = /help improve claude|model improvement|improve future models/i;
   const DELETE_WORDS = /^(delete|delete chat|削除|löschen|supprimer|eliminar|excluir|elimina|удалить|删除|삭제)$/i;
 
   function chatIdFromUrl(url) {
@@ -116,6 +117,11 @@
     chatIdNear: (el) => T.chatIdNear(el, 'https://claude.ai', chatIdFromUrl, 3),
     account: { path: '/api/account', parse: parseAccount },
     trainingFromPage: () => null,
+    /** A click inside claude's own training-choice dialog ("Help improve Claude"). */
+    isConsentPrompt: (target) => {
+      const dialog = target && target.closest && target.closest('[role="dialog"], [role="alertdialog"]');
+      return !!dialog && !!target.closest('button') && CONSENT_PROMPT.test(T.textOf(dialog) || '');
+    },
     isSettingsPage: (url) => /^\/settings(?:\/|$)/.test((T.toUrl(url) || {}).pathname || ''),
     isChatPage: (url) => chatIdFromUrl(url) !== null || /^\/new\/?$/.test((T.toUrl(url) || {}).pathname || ''),
   };

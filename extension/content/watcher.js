@@ -22,6 +22,7 @@
   const SETTLE_MS = 4_000; // after a navigation, when to check that the adapter finds the page
   const MENU_MS = 120_000; // a delete confirmation refers to the chat whose menu was opened
   const ACCOUNT_WAIT_MS = 5_000;
+  const REREAD_MS = 1_500; // after a click on a settings toggle or a consent prompt
   const FOLLOWING = 4; // Node.DOCUMENT_POSITION_FOLLOWING
   const OVERLAY = '[role="menu"], [role="menuitem"], [role="dialog"], [role="alertdialog"], mat-dialog-container, .cdk-overlay-container';
 
@@ -63,6 +64,7 @@
       this.problems = [];
       this.problemCheckAt = 0;
       this.settleTimer = null;
+      this.rereadTimer = null;
       this.lastPageKey = '';
       this.lastTraining = null;
       this.incognitoSeen = false; // the page's own incognito marker, re-read after navigation and clicks
@@ -98,6 +100,7 @@
       this.win.removeEventListener('popstate', this.onPopState);
       this.win.clearTimeout(this.pendingTimer);
       this.win.clearTimeout(this.settleTimer);
+      this.win.clearTimeout(this.rereadTimer);
     }
 
     // --- what the page shows ------------------------------------------------------------
@@ -115,13 +118,19 @@
       return this.incognitoSeen || (id !== null && this.incognitoChats.has(id));
     }
 
+    /** The page's address without query or fragment (claude's ?q= carries a prompt). */
+    pageUrl() {
+      const cut = this.url.search(/[?#]/);
+      return cut === -1 ? this.url : this.url.slice(0, cut);
+    }
+
     pageState() {
       const chatId = this.currentChatId();
       return {
         chat_id: chatId,
         incognito: this.currentIncognito(),
         title: chatId ? this.adapter.title(this.doc) : null,
-        url: this.url,
+        url: this.pageUrl(),
         problems: this.problems.slice(),
       };
     }
@@ -288,7 +297,7 @@
         at: new Date(at).toISOString(),
         incognito: incognito || this.incognitoChats.has(chatId),
         title: this.adapter.title(this.doc),
-        url: this.url,
+        url: this.pageUrl(),
       });
       this.reportPage();
     }
@@ -329,12 +338,21 @@
       }
       if (a.isSettingsPage && a.isSettingsPage(this.url)) {
         this.win.setTimeout(() => this.checkTrainingOnPage(), 300);
+        if (a.account) this.rereadAccount('settings_page'); // a toggle on the settings page
+      } else if (a.isConsentPrompt && a.isConsentPrompt(t)) {
+        this.rereadAccount('choice_prompt'); // the site's own "may we train on your chats?" prompt
       }
+    }
+
+    /** Reads the account again shortly after a click that may have changed the setting. */
+    rereadAccount(source) {
+      this.win.clearTimeout(this.rereadTimer);
+      this.rereadTimer = this.win.setTimeout(() => this.loadAccount(source), REREAD_MS);
     }
 
     // --- the account, and talking to the background -------------------------------------
 
-    loadAccount() {
+    loadAccount(source = 'settings_page') {
       const spec = this.adapter.account;
       if (!spec || !this.fetchJson) return;
       const timeout = new Promise((resolve) => { this.win.setTimeout(resolve, ACCOUNT_WAIT_MS, null); });
@@ -342,7 +360,7 @@
       this.accountReady = Promise.race([lookup, timeout]).then((acct) => {
         if (!acct) return;
         this.account = acct;
-        this.sendNow({ type: 'cl/account', training: acct.training, plan: acct.plan, source: 'settings_page' });
+        this.sendNow({ type: 'cl/account', training: acct.training, plan: acct.plan, source });
       });
     }
 

@@ -376,14 +376,15 @@ export class Controller {
   async refreshStatus(tabId) {
     const tab = await this.session.get(tabKey(tabId));
     const server = await this.local.get('server');
-    if (tab && tab.chat_id && server) {
+    const link = await this.local.get('link', {});
+    const backingOff = (link.nextAttemptAt || 0) > this.now(); // the server is down: wait for the retry
+    if (tab && tab.chat_id && server && !backingOff) {
       const api = new LedgerServer(server.url, { fetch: this.fetch });
       try {
         await this.ensureTrusted(server, api);
         const status = await api.chat(server.token, tab.provider, tab.chat_id);
         await this.session.update(tabKey(tabId), (t) => (t && t.chat_id === tab.chat_id
           ? { ...t, status, statusAt: this.now() } : t));
-        const link = await this.local.get('link', {});
         if (link.state !== 'ok') await this.setLink({ state: 'ok', message: '', failures: 0, nextAttemptAt: 0, lastOkAt: this.now() });
       } catch (err) {
         await this.failed(err);

@@ -236,3 +236,26 @@ describe('ChatWatcher', () => {
     assert.equal(document.querySelector('[data-consent-ledger-badge]'), null);
   });
 });
+
+describe('ChatWatcher: the training setting', () => {
+  it("re-reads claude's account after a click in its consent prompt, as choice_prompt", async () => {
+    const reads = [];
+    const answers = [{ uuid: '4f1c2d3e-0000-4000-8000-123456789abc', settings: { grove_enabled: null } },
+      { uuid: '4f1c2d3e-0000-4000-8000-123456789abc', settings: { grove_enabled: false } }];
+    const body = `${SYNTH_CLAUDE(1)}<div role="dialog"><h2>Help improve Claude</h2><button id="no">Not now</button></div>`;
+    const { document } = page(body, { title: 'Claude' });
+    const win = new FakeWin(`https://claude.ai/chat/${UUID}`);
+    const sent = [];
+    const watcher = new ChatWatcher({ adapter: ADAPTERS.claude, win, doc: document, MutationObserverImpl: null, now: () => win.now(),
+      send: async (m) => { sent.push(m); return null; }, fetchJson: async (path) => { reads.push(path); return answers[reads.length - 1]; } });
+    watcher.start();
+    await settle();
+    watcher.onClick({ target: document.getElementById('no') });
+    win.advance(2000);
+    await settle();
+    await settle();
+    const accounts = sent.filter((m) => m.type === 'cl/account');
+    assert.deepEqual(reads, ['/api/account', '/api/account']);
+    assert.deepEqual(accounts.map((m) => [m.training, m.source]), [[null, 'settings_page'], [false, 'choice_prompt']]);
+  });
+});
