@@ -82,6 +82,7 @@ HIST_UP = 92
 HIST_DOWN = 56
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EMBED = re.compile(
     r"<script\b[^>]*\bid\s*=\s*[\"']?" + REPORT_SCRIPT_ID + r"[\"']?[^>]*>(.*?)</script\s*>",
     re.S | re.I,
@@ -350,7 +351,7 @@ def _consent_band(account: Mapping[str, Any], scale: TimeScale, times: _Times
     events = sorted(
         ((times.ts(e["at"]), bool(e["value"]), e["at"]) for e in account.get("consent", ())
          if times.ts(e["at"]) <= scale.today),
-        key=lambda e: e[0],
+        key=lambda e: (e[0], e[1]),   # R2: at one instant, `true` wins
     )
     marks: list[tuple[float, bool | None, str | None]] = [(scale.start, None, None)]
     for ts, value, at in events:
@@ -392,7 +393,8 @@ def _chat_rows(chats: list[Mapping[str, Any]], scale: TimeScale, times: _Times
         }
         first, last = chat.get("first_activity"), chat.get("last_activity")
         if first and last:
-            row["active"] = (scale.x(times.ts(first)), scale.x(times.ts(last)))
+            x0 = scale.x(times.ts(first))
+            row["active"] = (x0, max(scale.x(times.ts(last)), x0 + 3))   # a day stays visible
         for w in chat.get("training_windows") or ():
             x0 = scale.x(times.ts(w["from"]))
             x1 = scale.x(times.ts(w["until"])) if w["until"] else scale.x(scale.today)
@@ -419,7 +421,7 @@ def _month_span(m: int, scale: TimeScale) -> tuple[float, float]:
 
 def _histogram(chats: list[Mapping[str, Any]], scale: TimeScale, times: _Times
                ) -> dict[str, Any]:
-    """Per month: chats with an eligibility window in it (by verdict), and expiry dates in it."""
+    """Per month: chats with an eligibility window in it (open or closed), and expiry dates."""
     usable: dict[str, Counter[int]] = {"yes": Counter(), "was": Counter()}
     expiring: Counter[int] = Counter()
     today_m = _month_index(datetime.fromtimestamp(scale.today, UTC))
@@ -639,4 +641,6 @@ def render_html(report: Mapping[str, Any], *, dense_above: int = DENSE_ABOVE,
     )
     if not _is_utf8_safe(page):
         page = _SURROGATE.sub("\ufffd", page)
+    if _CONTROL.search(page):   # a parse error in HTML; the JSON part has them escaped
+        page = _CONTROL.sub("\ufffd", page)
     return page

@@ -175,6 +175,7 @@ def test_nothing_in_the_data_can_close_or_reopen_the_script() -> None:
 
     assert extract_embedded_report(html) == report
     html.encode("utf-8")   # no lone surrogate left anywhere
+    assert "\x00" not in html   # nor a NUL, a parse error in HTML
     structure = parse(html)
     assert structure.errors == []
     assert len(structure.scripts) == 1
