@@ -145,3 +145,17 @@ def test_every_command_is_in_the_readme() -> None:
 
 def test_unknown_command_is_exit_2() -> None:
     assert run("frobnicate").returncode == 2
+
+
+def test_the_command_line_loads_flask_only_to_serve(tmp_path: Path) -> None:
+    code = ("import sys; from server.cli import main; main(['demo', '--data-dir', sys.argv[1]]);"
+            " print('flask' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "demo")],
+                       capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("False")
+
+
+def test_the_default_port_is_one_number() -> None:
+    from server import app, cli
+    assert cli.DEFAULT_PORT == app.DEFAULT_PORT == 8765
