@@ -278,6 +278,17 @@ def _verify_report(args: argparse.Namespace) -> int:
         except KeysError:
             public_key = str(head.get("public_key") or "") or None
     verdict = verify_report(report, ledger_public_key=public_key)
+    raw = Path(args.report).read_bytes()
+    if not raw.lstrip().startswith(b"{"):
+        from auditor.html_report import rendering_matches
+        if rendering_matches(raw.decode("utf-8")):
+            verdict.notes.append("the visible page is exactly what its signed report renders to")
+        else:
+            verdict.ok = False
+            verdict.problems.append(
+                "the visible page differs from what its signed report renders to (the page "
+                "was edited, or made by another version of Consent Ledger): trust only the "
+                "signed data")
     print(verdict.describe())
     return EXIT_OK if verdict.ok else EXIT_PROBLEM
 

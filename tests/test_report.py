@@ -166,3 +166,20 @@ def test_verify_of_something_that_is_not_a_report(tmp_path: Path) -> None:
     f.write_text('{"hello": 1}')
     r = cli("verify", str(f))
     assert r.returncode == 2 and "not a Consent Ledger report" in r.stderr
+
+
+def test_verify_an_html_report_and_catch_an_edited_page(demo_ledger: Ledger,
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    assert cli("audit", "--format", "html", "-o", str(out)).returncode == 0
+    ok = cli("verify", str(out))
+    assert ok.returncode == 0, ok.stdout
+    assert "signed by this ledger's key" in ok.stdout
+    page = out.read_text()
+    report = load_report(out.read_bytes())
+    yes = next(c for c in report["chats"] if c["training"] == "yes")
+    title = yes["title"]
+    assert title in page
+    out.write_text(page.replace(title, "Nothing to see here", 1))
+    edited = cli("verify", str(out))
+    assert edited.returncode == 1 and "visible page differs" in edited.stdout
