@@ -71,7 +71,11 @@ async function declare(fields) {
 
 async function main() {
   render(null);
-  const [tab] = await api.tabs.query({ active: true, currentWindow: true });
+  // popup.html?tab=<id> shows that tab: for the popup opened as a page (browser tests, where
+  // a real action popup cannot be inspected); the toolbar popup shows the active tab.
+  const forced = Number.parseInt(new URLSearchParams(globalThis.location.search).get('tab') || '', 10);
+  const [tab] = Number.isInteger(forced) ? [await api.tabs.get(forced).catch(() => null)]
+    : await api.tabs.query({ active: true, currentWindow: true });
   tabId = tab ? tab.id : null;
   // Without the "tabs" permission, tab.url is there only on the hosts we have access to.
   onProviderPage = !!(tab && tab.url && adapterForUrl(tab.url));

@@ -71,6 +71,7 @@ export function badgeForTab(tab, link) {
     return { ...BADGES.unknown, title: `Consent Ledger cannot read this page: ${tab.problems[0]}` };
   }
   if (!tab.chat_id) return BLANK;
+  if (tab.status === undefined && tab.statusError) return { ...BADGES.unknown, title: tab.statusError };
   if (tab.status === undefined) return { ...BADGES.unknown, title: 'Asking the ledger about this chat' };
   return badgeFromStatus(tab.status);
 }

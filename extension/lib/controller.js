@@ -384,10 +384,17 @@ export class Controller {
         await this.ensureTrusted(server, api);
         const status = await api.chat(server.token, tab.provider, tab.chat_id);
         await this.session.update(tabKey(tabId), (t) => (t && t.chat_id === tab.chat_id
-          ? { ...t, status, statusAt: this.now() } : t));
+          ? { ...t, status, statusAt: this.now(), statusError: undefined } : t));
         if (link.state !== 'ok') await this.setLink({ state: 'ok', message: '', failures: 0, nextAttemptAt: 0, lastOkAt: this.now() });
       } catch (err) {
-        await this.failed(err);
+        if (err instanceof Refused) {
+          // The server is there and trusted but would not say: the chat shows `?` with why,
+          // while delivery (which has its own state) goes on.
+          const why = `The ledger did not answer about this chat (${err.message})`;
+          await this.session.update(tabKey(tabId), (t) => (t && t.chat_id === tab.chat_id ? { ...t, statusError: why } : t));
+        } else {
+          await this.failed(err);
+        }
       }
     }
     await this.showBadge(tabId);

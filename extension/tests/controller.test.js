@@ -276,3 +276,20 @@ describe('background: pairing, status and badges', () => {
     assert.ok(!JSON.stringify(state).includes('t'.repeat(43)));
   });
 });
+
+describe('background: a status the server will not give', () => {
+  it('shows ? with the reason, and leaves delivery alone (Chromium sends no Origin on GET)', async () => {
+    const { c, server, browser, s } = await setup();
+    const realFetch = server.fetch;
+    server.fetch = async (url, init) => (String(url).includes('/api/v1/chats/')
+      ? { ok: false, status: 403, json: async () => ({ error: 'this token was paired from another origin' }) } : realFetch(url, init));
+    c.fetch = server.fetch;
+    await c.onMessage(pageMsg(UUID), content(`https://claude.ai/chat/${UUID}`, 7));
+    await c.flush();
+    await c.refreshStatus(7);
+    assert.equal(browser.badges.get(7).text, '?');
+    assert.match(browser.badges.get(7).title, /did not answer about this chat/);
+    assert.equal((await s.local.get('link')).state, 'ok');
+    assert.equal(server.events.size, 1);
+  });
+});
