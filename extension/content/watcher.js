@@ -237,19 +237,24 @@
         if (this.knownIds.has(id)) return; // the same message, re-rendered
         this.knownIds.add(id);
       }
+      const connected = this.lastKnown && this.lastKnown.isConnected;
+      const armed = this.intentAt && this.now() - this.intentAt <= INTENT_MS;
+      if (!armed) {
+        // History being rendered: only keep track of the newest message, cheaply.
+        if (!connected || (this.lastKnown.compareDocumentPosition(el) & FOLLOWING) !== 0) this.lastKnown = el;
+        return;
+      }
       let atEnd;
-      if (this.lastKnown && this.lastKnown.isConnected) {
+      if (connected) {
         atEnd = (this.lastKnown.compareDocumentPosition(el) & FOLLOWING) !== 0;
       } else {
-        const all = this.adapter.userMessages(this.doc);
+        const all = this.adapter.userMessages(this.doc); // rare: the site re-rendered the whole chat
         atEnd = all[all.length - 1] === el;
       }
       if (!atEnd) return; // older messages loaded above the newest one
       this.lastKnown = el;
-      if (this.intentAt && this.now() - this.intentAt <= INTENT_MS) {
-        this.intentAt = 0;
-        this.recordSend();
-      }
+      this.intentAt = 0;
+      this.recordSend();
     }
 
     recordSend() {

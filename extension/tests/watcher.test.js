@@ -199,7 +199,7 @@ describe('ChatWatcher', () => {
     assert.ok(problems.some((p) => /no messages/.test(p)));
   });
 
-  it('costs under 5 ms per observed send on a chat of 500 messages', async () => {
+  it('costs under 5 ms per observed send on a chat of 500 messages', async (t) => {
     const { document, win, watcher, of } = setup({ body: SYNTH_CLAUDE(500) });
     watcher.start();
     const composer = document.querySelector('[data-testid="chat-input"]');
@@ -220,6 +220,7 @@ describe('ChatWatcher', () => {
     assert.equal(of('cl/sent').length, 20);
     times.sort((a, b) => a - b);
     const median = times[10];
+    t.diagnostic(`median ${median.toFixed(3)} ms, worst ${times[19].toFixed(3)} ms per send (linkedom, slower than a browser)`);
     assert.ok(median < 5, `median ${median.toFixed(3)} ms per send`);
   });
 
