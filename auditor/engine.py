@@ -18,8 +18,10 @@ at a time):
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,7 +107,15 @@ class Engine:
     # --- folding events ---------------------------------------------------------------------
 
     def apply(self, event: Mapping[str, Any]) -> set[ChatKey]:
-        """Fold one validated event; return the chat keys whose verdict may have changed."""
+        """Fold one validated event; return the chat keys whose verdict may have changed
+        (for a consent or plan event: every chat of the account)."""
+        key = self._apply(event)
+        if len(key) == 3:
+            return {key}  # type: ignore[arg-type]
+        return set(self._accounts[key].chats)  # type: ignore[index]
+
+    def _apply(self, event: Mapping[str, Any]) -> ChatKey | AccountKey:
+        """Fold one event; return its chat key, or its account key for an account event."""
         provider = event["provider"]
         account = event.get("account", DEFAULT_ACCOUNT)
         at = parse_time(event["at"])
@@ -141,7 +151,7 @@ class Engine:
             if _insert(items, item):
                 acct.saw(at)
                 self._cache.pop(key, None)
-            return {key}
+            return key
         if kind == "consent.set":
             value = event["value"]
             item = (at, 0 if value else 1, event["id"], value, event["source"])
@@ -157,13 +167,25 @@ class Engine:
             acct.saw(at)
             acct.gen += 1
             acct.view = None
-        return set(acct.chats)
+        return acct_key
 
     def apply_many(self, events: Iterable[Mapping[str, Any]]) -> set[ChatKey]:
         """Fold many events; return every chat key touched."""
+        with _no_gc():
+            return self._apply_many(events)
+
+    def _apply_many(self, events: Iterable[Mapping[str, Any]]) -> set[ChatKey]:
         touched: set[ChatKey] = set()
+        accounts: set[AccountKey] = set()
+        apply = self._apply
         for event in events:
-            touched |= self.apply(event)
+            key = apply(event)
+            if len(key) == 3:
+                touched.add(key)  # type: ignore[arg-type]
+            else:
+                accounts.add(key)  # type: ignore[arg-type]
+        for acct_key in accounts:
+            touched |= self._accounts[acct_key].chats
         return touched
 
     # --- verdicts ---------------------------------------------------------------------------
@@ -200,15 +222,35 @@ class Engine:
         Uses cached verdicts where they hold but does not fill the cache, so a one-shot audit
         does not keep a second copy of every row.
         """
-        as_of = _utc(as_of)
+        with _no_gc():
+            return self._rows(_utc(as_of))
+
+    def _rows(self, as_of: datetime) -> list[dict[str, Any]]:
         found = []
-        for key in self._chats:
-            verdict = self._verdict(key, as_of, store=False)
-            if verdict is not None:
-                first = verdict.first_activity
-                found.append(((key[0], key[1], first is None, first or as_of, key[2]), verdict))
+        cache = self._cache
+        accounts = self._accounts
+        book = self.book
+        views: dict[AccountKey, tuple[_Account, AccountView]] = {}
+        for key, items in self._chats.items():
+            acct_key = key[:2]
+            pair = views.get(acct_key)  # type: ignore[call-overload]
+            if pair is None:
+                acct = accounts[acct_key]  # type: ignore[index]
+                pair = views[acct_key] = (acct, self._view(acct))  # type: ignore[index]
+            cached = cache.get(key)
+            if cached is not None and cached[0] == pair[0].gen and cached[1] <= as_of and (
+                    cached[2] is None or as_of < cached[2]):
+                verdict: Verdict | None = cached[3]
+                row = verdict.row()  # type: ignore[union-attr]
+            else:
+                verdict = evaluate(book.policy(key[0]), key, items, pair[1], as_of)
+                if verdict is None:
+                    continue
+                row = verdict.data  # fresh: nobody else holds it
+            first = verdict.first_activity  # type: ignore[union-attr]
+            found.append(((key[0], key[1], first is None, first or as_of, key[2]), row))
         found.sort(key=lambda pair: pair[0])
-        return [verdict.row() for _, verdict in found]
+        return [row for _, row in found]
 
     def accounts(self, as_of: datetime) -> list[dict[str, Any]]:
         """CONTRACT section 4's `accounts`: each account's consent and plan events."""
@@ -250,6 +292,22 @@ class Engine:
 
     def __len__(self) -> int:
         return len(self._chats)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Each collection walks every live container, the engine's whole state included, so a
+    replay or a full audit would otherwise spend much of its time in the collector.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _utc(dt: datetime) -> datetime:

@@ -38,6 +38,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,15 @@ class Duration:
                             hours=self.hours)
 
     def __str__(self) -> str:
-        parts = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in (
-            (self.years, "year"), (self.months, "month"), (self.days, "day"),
-            (self.hours, "hour")) if n]
-        return " ".join(parts)
+        return _duration_label(self)
+
+
+@lru_cache(maxsize=64)
+def _duration_label(d: Duration) -> str:
+    """"5 years", "18 months", "72 hours"."""
+    parts = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in (
+        (d.years, "year"), (d.months, "month"), (d.days, "day"), (d.hours, "hour")) if n]
+    return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,11 @@ class Copy:
     ends_on_delete: bool = False
     also: Duration | None = None
     also_text: str | None = None
+
+    @property
+    def basis_text(self) -> str:
+        """The basis without its rule id: "last activity in a window + 5 years"."""
+        return self.basis.split(": ", 1)[1]
 
     def applies_to(self, at: datetime) -> bool:
         return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
@@ -162,7 +173,7 @@ class ProviderPolicy:
 
     def era_at(self, at: datetime) -> TrainingEra | None:
         for era in self.training:
-            if era.covers(at):
+            if (era.end is None or at < era.end) and (era.start is None or at >= era.start):
                 return era
         return None
 

@@ -13,7 +13,7 @@ from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from typing import Any
 
-from auditor.policy import COMMERCIAL, CONSUMER, ProviderPolicy
+from auditor.policy import COMMERCIAL, ProviderPolicy
 from auditor.times import format_time
 
 # Chat event tuples: (at, type, id, title, ...), sorted; the type orders events at one instant.
@@ -45,8 +45,8 @@ def _n(count: int, word: str) -> str:
 class AccountView:
     """An account's consent and plan timelines, compressed to one state per instant (R2)."""
 
-    __slots__ = ("consent_states", "consent_times", "event_times", "plan_states", "plan_times",
-                 "switch_off_times", "switch_offs")
+    __slots__ = ("consent_states", "consent_times", "event_times", "notes", "plan_states",
+                 "plan_times", "switch_off_times", "switch_offs", "texts")
 
     def __init__(self, consent: list[tuple[Any, ...]], plans: list[tuple[Any, ...]]) -> None:
         # Lists are sorted by (at, rank, id): at one instant the first is the winner (R2: true
@@ -73,6 +73,43 @@ class AccountView:
                 self.plan_times.append(item[0])
                 self.plan_states.append(item)
         self.event_times = sorted({*self.consent_times, *self.plan_times})
+        self.notes: dict[tuple[str, str], str] = {}
+        self.texts: dict[datetime, str] = {at: fmt(at) for at in self.event_times}
+
+    def plan_note(self, policy: ProviderPolicy, plan_ev: tuple[Any, ...]) -> str:
+        """The reason naming a plan event; one string shared by the account's chats."""
+        note = self.notes.get(("plan", plan_ev[2]))
+        if note is None:
+            note = self.notes[("plan", plan_ev[2])] = (
+                f"{policy.plan_rule}: plan {plan_ev[3]} ({policy.plan_class[plan_ev[3]]}) in "
+                f"force from {fmt(plan_ev[0])} (plan.set, event id {plan_ev[2]})")
+        return note
+
+    def setting_note(self, rule: str, setting: tuple[Any, ...], policy: ProviderPolicy) -> str:
+        """The reason naming the setting event an activity was judged by (shared)."""
+        key = (rule, setting[2])
+        note = self.notes.get(key)
+        if note is None:
+            note = self.notes[key] = (
+                f"{rule}: {policy.setting_name} seen {'on' if setting[3] else 'off'} at "
+                f"{self.texts[setting[0]]} via {setting[4]} (event id {setting[2]})")
+        return note
+
+    def switch_off_note(self, era: Any, off: tuple[Any, ...], policy: ProviderPolicy) -> str:
+        """The reason naming a switch-off, and what it does to open windows (shared)."""
+        key = (era.switch_off_rule, off[2])
+        note = self.notes.get(key)
+        if note is None:
+            when = self.texts[off[0]]
+            if era.switch_off == "closes_windows":
+                what = (f"windows open then closed at {when}; the chat may remain in training "
+                        "runs started or models trained before then")
+            else:
+                what = "windows already open stay open (not retroactive)"
+            note = self.notes[key] = (
+                f"{era.switch_off_rule}: {policy.setting_name} switched off at {when} via "
+                f"{off[4]} (event id {off[2]}): {what}")
+        return note
 
     def setting_at(self, at: datetime) -> tuple[Any, ...] | None:
         """The consent event in force at `at` (one at the same instant counts), or None."""
@@ -121,15 +158,38 @@ class Verdict:
         return row
 
 
+_R5_HISTORY = ("R5: not deleted: the chat stays in your own history until you delete it, "
+               "whatever expires_at says")
+_R7_SEEN = "R7: only opened, never written in (chat.seen): not eligible"
+_NO_PLAN: dict[str, str] = {}
+_ELIGIBLE = (ON, ASSUMED_ON)
+
+
+def _no_plan_note(policy: ProviderPolicy) -> str:
+    note = _NO_PLAN.get(policy.provider)
+    if note is None:
+        note = _NO_PLAN[policy.provider] = (
+            f"{policy.plan_rule}: no plan recorded for this account before its activity; "
+            f"ASSUMED a consumer plan ({', '.join(policy.consumer_plans)})")
+    return note
+
+
 def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple[Any, ...]],
              account: AccountView, as_of: datetime) -> Verdict | None:
     """The chat's verdict as of `as_of` (R2: later events are ignored), or None if none."""
     n = bisect_left(events, (as_of, 9)) if events[-1][0] > as_of else len(events)
     if n == 0:
         return None
+    formatted = account.texts.copy()  # the account's event times, formatted once
+
+    def f(dt: datetime) -> str:
+        text = formatted.get(dt)
+        if text is None:
+            text = formatted[dt] = fmt(dt)
+        return text
+
     reasons: list[str] = []
     rules: set[str] = {"R5"}
-    setting_name = policy.setting_name
 
     # --- the chat's own events, up to the first deletion (R4) ------------------------------
     deleted: tuple[Any, ...] | None = None
@@ -149,9 +209,11 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         if typ == DELETED:
             deleted = e
             continue
+        # R6: the latest title, at one instant the smaller id (R2); sorted input, so a later
+        # event is at the same instant or after.
         if e[3] is not None and typ != FEEDBACK and (
                 title_ev is None or e[0] > title_ev[0] or e[2] < title_ev[2]):
-            title_ev = e  # R6: the latest title; at one instant the smaller id (R2)
+            title_ev = e
         if typ == ACTIVITY:
             activities.append(e)
             if kind_ev is None or e[0] > kind_ev[0] or e[2] < kind_ev[2]:
@@ -163,37 +225,33 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     deleted_at = deleted[0] if deleted is not None else None
 
     # --- judge each activity (R3) ----------------------------------------------------------
+    plan_class = policy.plan_class
     judged: list[tuple[tuple[Any, ...], int, Any, str | None, tuple[Any, ...] | None]] = []
+    counts = [0] * 7
+    lasts: list[Any] = [None] * 7
     plan_notes: dict[Any, str] = {}
+    incognito_last = incognito_plan = last_plan = None
     for a in activities:
         at = a[0]
         own = a[6]
         if own is not None:
-            plan = policy.canonical_plan(own)
-            if ("own", own) not in plan_notes:
-                plan_notes[("own", own)] = (
-                    f"{policy.plan_rule}: activity at {fmt(at)} carried its own plan {own} "
-                    f"({policy.plan_class[own]}; event id {a[2]})")
+            plan: str | None = policy.canonical_plan(own)
+            if own not in plan_notes:
+                plan_notes[own] = (f"{policy.plan_rule}: activity at {f(at)} carried its own "
+                                   f"plan {own} ({plan_class[own]}; event id {a[2]})")
         else:
             plan_ev = account.plan_at(at)
             if plan_ev is None:
                 plan = None
-                if "none" not in plan_notes:
-                    plan_notes["none"] = (
-                        f"{policy.plan_rule}: no plan recorded for this account at or before "
-                        f"{fmt(at)}; ASSUMED a consumer plan "
-                        f"({', '.join(policy.consumer_plans)})")
+                if None not in plan_notes:
+                    plan_notes[None] = _no_plan_note(policy)
             else:
                 plan = policy.canonical_plan(plan_ev[3])
                 if plan_ev[2] not in plan_notes:
-                    plan_notes[plan_ev[2]] = (
-                        f"{policy.plan_rule}: plan {plan_ev[3]} "
-                        f"({policy.plan_class[plan_ev[3]]}) in force from {fmt(plan_ev[0])} "
-                        f"(plan.set, event id {plan_ev[2]})")
-        plan_cls = CONSUMER if plan is None else policy.plan_class[plan]
-        setting = None
-        era = None
-        if plan_cls == COMMERCIAL:
+                    plan_notes[plan_ev[2]] = account.plan_note(policy, plan_ev)
+        last_plan = plan
+        setting = era = None
+        if plan is not None and plan_class[plan] == COMMERCIAL:
             verdict = COMMERCIAL_PLAN
         elif a[5]:
             verdict = INCOGNITO
@@ -207,200 +265,182 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
                     verdict = UNKNOWN if era.missing == "unknown" else ASSUMED_ON
                 else:
                     verdict = ON if setting[3] else OFF
-        judged.append((a, verdict, era, plan, setting))
+        if a[5]:
+            incognito_last, incognito_plan = at, plan
+        item = (a, verdict, era, plan, setting)
+        judged.append(item)
+        counts[verdict] += 1
+        lasts[verdict] = item
     if activities:
-        rules.update(("R8", policy.plan_rule))
+        rules.add("R8")
+        rules.add(policy.plan_rule)
         reasons.extend(plan_notes.values())
 
     # --- windows opened by activity (A2, O1, G1), closed by a switch-off where the rule says
-    windows: list[list[Any]] = []  # [from, until, kind]
+    windows: list[list[Any]] = []  # [from, until]
     current: list[Any] | None = None
-    for a, verdict, era, _plan, setting in judged:
-        if verdict != ON and verdict != ASSUMED_ON:
-            continue
-        at = a[0]
-        if current is not None and (current[1] is None or at < current[1]):
-            continue  # already inside an open window
-        assert era is not None
-        rules.add(era.rule)
-        if verdict == ON:
-            assert setting is not None
-            reasons.append(
-                f"{era.rule}: eligible from {fmt(at)}: activity (event id {a[2]}) while "
-                f"{setting_name} was on (setting seen {fmt(setting[0])} via {setting[4]}, "
-                f"event id {setting[2]})")
-        else:
-            rules.add(era.missing_rule or era.rule)
-            reasons.append(
-                f"{era.missing_rule}: eligible from {fmt(at)}: activity (event id {a[2]}) with "
-                f"no setting recorded at or before it; ASSUMED on, the default")
-        until = None
-        if era.switch_off == "closes_windows":
-            off = account.next_switch_off(at, as_of)
-            if off is not None:
-                until = off[0]
-                rules.add(era.switch_off_rule or era.rule)
+    if counts[ON] or counts[ASSUMED_ON]:
+        for a, verdict, era, _plan, setting in judged:
+            if verdict != ON and verdict != ASSUMED_ON:
+                continue
+            at = a[0]
+            if current is not None and (current[1] is None or at < current[1]):
+                continue  # already inside an open window
+            assert era is not None
+            rules.add(era.rule)
+            if setting is not None:
+                reasons.append(f"{era.rule}: eligible from {f(at)}: activity (event id "
+                               f"{a[2]}) while the setting was on")
+                reasons.append(account.setting_note(era.rule, setting, policy))
+            else:
+                rules.add(era.missing_rule or era.rule)
                 reasons.append(
-                    f"{era.switch_off_rule}: window closed at {fmt(until)}: {setting_name} "
-                    f"switched off (via {off[4]}, event id {off[2]}); the chat may remain in "
-                    "training runs started or models trained before then")
-        else:
-            end = deleted_at or as_of
-            offs = account.switch_offs_between(at, end)
-            if offs:
-                rules.add(era.switch_off_rule or era.rule)
-                reasons.append(
-                    f"{era.switch_off_rule}: switching off at {fmt(offs[0][0])} (event id "
-                    f"{offs[0][2]}) does not close this window (not retroactive)")
-        current = [at, until, "activity"]
-        windows.append(current)
+                    f"{era.missing_rule}: eligible from {f(at)}: activity (event id {a[2]}) "
+                    "with no setting recorded at or before it; ASSUMED on, the default")
+            until = None
+            if era.switch_off == "closes_windows":
+                off = account.next_switch_off(at, as_of)
+                if off is not None:
+                    until = off[0]
+                    rules.add(era.switch_off_rule or era.rule)
+                    reasons.append(account.switch_off_note(era, off, policy))
+            else:
+                offs = account.switch_offs_between(at, deleted_at or as_of)
+                if offs:
+                    rules.add(era.switch_off_rule or era.rule)
+                    reasons.append(account.switch_off_note(era, offs[0], policy))
+            current = [at, until]
+            windows.append(current)
+    has_activity_window = bool(windows)
 
     # --- activities that opened nothing, grouped by why ------------------------------------
-    groups: dict[int, list[tuple[Any, ...]]] = {}
-    for item in judged:
-        if item[1] not in (ON, ASSUMED_ON):
-            groups.setdefault(item[1], []).append(item)
-    for verdict, items in sorted(groups.items()):
-        last = items[-1]
-        count = _n(len(items), "activity")
+    for verdict in (COMMERCIAL_PLAN, INCOGNITO, BEFORE, OFF, UNKNOWN):
+        count = counts[verdict]
+        if not count:
+            continue
+        last = lasts[verdict]
+        what = _n(count, "activity")
+        when = f(last[0][0])
         if verdict == COMMERCIAL_PLAN:
             rules.add(policy.commercial_rule)
-            plans = sorted({str(i[3]) for i in items})
-            reasons.append(f"{policy.commercial_rule}: {count} on commercial plan "
-                           f"{', '.join(plans)} (last {fmt(last[0][0])}): not eligible, "
-                           "feedback aside")
+            plans = sorted({str(i[3]) for i in judged if i[1] == COMMERCIAL_PLAN})
+            reasons.append(f"{policy.commercial_rule}: {what} on commercial plan "
+                           f"{', '.join(plans)} (last {when}): not eligible, feedback aside")
         elif verdict == INCOGNITO:
             rules.add(policy.incognito_rule)
-            reasons.append(f"{policy.incognito_rule}: {count} incognito or temporary (last "
-                           f"{fmt(last[0][0])}): never eligible by the training rule")
+            reasons.append(f"{policy.incognito_rule}: {what} incognito or temporary (last "
+                           f"{when}): never eligible by the training rule")
         elif verdict == BEFORE:
             era = policy.era_at(last[0][0])
             rule = era.rule if era else "R3"
             rules.add(rule)
-            until = f" before {fmt(era.end)}" if era and era.end else ""
-            reasons.append(f"{rule}: {count}{until} (last {fmt(last[0][0])}): not eligible, "
-                           "feedback aside")
+            before = f" before {f(era.end)}" if era and era.end else ""
+            reasons.append(f"{rule}: {what}{before} (last {when}): not eligible, feedback "
+                           "aside")
         elif verdict == OFF:
             era, setting = last[2], last[4]
             rules.add(era.off_rule)
-            reasons.append(
-                f"{era.off_rule}: {count} while {setting_name} was off (last "
-                f"{fmt(last[0][0])}; setting seen {fmt(setting[0])} via {setting[4]}, event id "
-                f"{setting[2]}): not eligible by that activity")
-        elif verdict == UNKNOWN:
+            reasons.append(f"{era.off_rule}: {what} while the setting was off (last {when}): "
+                           "not eligible by that activity")
+            reasons.append(account.setting_note(era.off_rule, setting, policy))
+        else:
             era = last[2]
             rules.add(era.missing_rule)
             reasons.append(
-                f"{era.missing_rule}: {setting_name} not recorded at or before {count} (last "
-                f"{fmt(last[0][0])}, event id {last[0][2]}): whether it may be trained on "
-                "cannot be told; expiry reckoned as if the setting was on (ASSUMED)")
+                f"{era.missing_rule}: {policy.setting_name} not recorded at or before {what} "
+                f"(last {when}, event id {last[0][2]}): whether it may be trained on cannot be "
+                "told; expiry reckoned as if the setting was on (ASSUMED)")
 
     # --- feedback (A7, O7, G6): eligible from F whatever the plan, setting or flag ----------
-    for f in feedback:
+    for fb in feedback:
         rules.add(policy.feedback_rule)
-        reasons.append(f"{policy.feedback_rule}: feedback ({f[4]}) at {fmt(f[0])} (event id "
-                       f"{f[2]}): eligible from then whatever the plan, setting or incognito "
+        reasons.append(f"{policy.feedback_rule}: feedback ({fb[4]}) at {f(fb[0])} (event id "
+                       f"{fb[2]}): eligible from then whatever the plan, setting or incognito "
                        "flag")
-        windows.append([f[0], None, "feedback"])
+        windows.append([fb[0], None])
 
     # --- deletion (R4) ---------------------------------------------------------------------
-    if deleted is not None:
+    if deleted_at is not None:
         rules.add("R4")
-        closed = any(w[1] is None or w[1] > deleted_at for w in windows)
-        reasons.append(f"R4: deleted at {fmt(deleted_at)} (event id {deleted[2]})"
-                       + (f"; open windows closed at {fmt(deleted_at)}" if closed else ""))
+        closed = False
         for w in windows:
             if w[1] is None or w[1] > deleted_at:
                 w[1] = deleted_at
+                closed = True
+        reasons.append(f"R4: deleted at {f(deleted_at)} (event id {deleted[2]})"  # type: ignore[index]
+                       + (f"; open windows closed at {f(deleted_at)}" if closed else ""))
         if ignored:
             reasons.append(f"R4: {_n(len(ignored), 'later event')} after the deletion ignored "
-                           f"(first at {fmt(ignored[0][0])}, event id {ignored[0][2]})")
+                           f"(first at {f(ignored[0][0])}, event id {ignored[0][2]})")
 
     # --- merge (R6) --------------------------------------------------------------------------
-    has_activity_window = any(w[2] == "activity" for w in windows)
-    windows.sort(key=lambda w: w[0])
-    merged: list[list[Any]] = []
-    for w in windows:
-        if merged and (merged[-1][1] is None or w[0] <= merged[-1][1]):
-            last_w = merged[-1]
-            if last_w[1] is not None and (w[1] is None or w[1] > last_w[1]):
-                last_w[1] = w[1]
-        else:
-            merged.append([w[0], w[1]])
-    if len(merged) < len(windows):
-        rules.add("R6")
-        reasons.append(f"R6: {len(windows)} overlapping windows merged into {len(merged)}")
+    if len(windows) > 1:
+        windows.sort(key=lambda w: w[0])
+        merged: list[list[Any]] = []
+        for w in windows:
+            if merged and (merged[-1][1] is None or w[0] <= merged[-1][1]):
+                last_w = merged[-1]
+                if last_w[1] is not None and (w[1] is None or w[1] > last_w[1]):
+                    last_w[1] = w[1]
+            else:
+                merged.append(w)
+        if len(merged) < len(windows):
+            rules.add("R6")
+            reasons.append(f"R6: {len(windows)} overlapping windows merged into {len(merged)}")
+    else:
+        merged = windows
 
     # --- copies and expiry (R5) ------------------------------------------------------------
     candidates: list[tuple[datetime, Any, datetime]] = []  # (end, copy, anchor)
-    incognito_last = None
-    incognito_plan: Any = None
-    for a, _verdict, _era, plan, _setting in judged:
-        if a[5]:
-            incognito_last, incognito_plan = a[0], plan
     for copy in policy.copies:
+        of = copy.of
         anchor: datetime | None = None
-        if copy.of == "deleted":
+        if of == "deleted":
             anchor = deleted_at
-        elif copy.of == "incognito":
+        elif of == "incognito":
             anchor = incognito_last
-        elif copy.of == "setting_off":
-            offs = [a[0] for a, v, *_ in judged if v == OFF]
-            anchor = offs[-1] if offs else None
-        elif copy.of == "training":
-            if copy.ends_on_delete and deleted is not None:
+        elif of == "setting_off":
+            anchor = lasts[OFF][0][0] if counts[OFF] else None
+        elif of == "training":
+            if copy.ends_on_delete and deleted_at is not None:
                 continue
             if copy.anchor == "last_eligible_activity":
-                eligible = [a[0] for a, v, *_ in judged if v in (ON, ASSUMED_ON)]
-                anchor = eligible[-1] if eligible else None
-            else:  # last_activity_in_window, unknown activities reckoned as if on (A10)
-                inside = [a[0] for a, v, *_ in judged if v == UNKNOWN]
+                last_on = max((lasts[v][0][0] for v in _ELIGIBLE if counts[v]), default=None)
+                anchor = last_on
+            else:  # last_activity_in_window; unknown activities reckoned as if on (A10)
+                anchor = lasts[UNKNOWN][0][0] if counts[UNKNOWN] else None
                 if has_activity_window:
-                    inside += [a[0] for a, *_ in judged if any(
-                        w[0] <= a[0] and (w[1] is None or a[0] < w[1]) for w in merged)]
-                anchor = max(inside) if inside else None
-        elif copy.of == "feedback":
-            for f in feedback:
-                if copy.applies_to(f[0]):
-                    candidates.append((copy.duration.after(f[0]), copy, f[0]))
+                    for a in reversed(activities):
+                        if anchor is not None and a[0] <= anchor:
+                            break
+                        t = a[0]
+                        if any(w[0] <= t and (w[1] is None or t < w[1]) for w in merged):
+                            anchor = t
+                            break
+        else:  # feedback: each one
+            for fb in feedback:
+                if copy.applies_to(fb[0]):
+                    candidates.append((copy.duration.after(fb[0]), copy, fb[0]))
             continue
         if anchor is not None and copy.applies_to(anchor):
             candidates.append((copy.duration.after(anchor), copy, anchor))
 
-    hold_reason = None
+    expires_at: datetime | None = None
+    basis = None
     for hold in policy.holds:
-        def held_plan(plan: str | None, hold: Any = hold) -> bool:
-            if plan is None:
-                return any(p in hold.plans for p in policy.consumer_plans)
-            return plan in hold.plans
-        if "deleted_inside" in hold.covers and deleted_at is not None and (
-                hold.start <= deleted_at < hold.end):
-            plan = _plan_at_deletion(policy, judged, account, deleted_at)
-            if held_plan(plan):
-                hold_reason = (f"{hold.rule}: legal hold: deleted at {fmt(deleted_at)}, inside "
-                               f"[{fmt(hold.start)}, {fmt(hold.end)}), on plan "
-                               f"{plan or 'consumer (ASSUMED)'}: kept with no end date")
-        if hold_reason is None and "incognito_copy_overlaps" in hold.covers and (
-                incognito_last is not None and held_plan(incognito_plan)):
-            ends = [c.duration.after(incognito_last) for c in policy.copies_of("incognito")]
-            copy_end = max(ends) if ends else incognito_last
-            if incognito_last < hold.end and copy_end > hold.start:
-                hold_reason = (f"{hold.rule}: legal hold: the temporary copy of "
-                               f"{fmt(incognito_last)} (kept until {fmt(copy_end)}) overlaps "
-                               f"[{fmt(hold.start)}, {fmt(hold.end)}), on plan "
-                               f"{incognito_plan or 'consumer (ASSUMED)'}: kept with no end "
-                               "date")
+        hold_reason = _hold(policy, hold, judged, account, deleted_at, incognito_last,
+                            incognito_plan, f)
         if hold_reason is not None:
             rules.add(hold.rule)
-            if hold.assumed:
-                hold_reason += f" (ASSUMED: {hold.assumed})"
             reasons.append(hold_reason)
-            expires_at = None
             basis = f"{hold.rule}: legal hold"
             break
-    if hold_reason is None:
+    if basis is None:
         if candidates:
-            best = max(candidates, key=lambda c: c[0])
+            best = candidates[0]
+            for c in candidates:
+                if c[0] > best[0]:
+                    best = c
             expires_at = best[0]
             basis = best[1].basis
             done: set[int] = set()
@@ -409,22 +449,20 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
                     continue
                 done.add(id(copy))
                 rules.add(copy.rule)
-                what = copy.basis.split(": ", 1)[1]
-                reasons.append(f"{copy.rule}: kept until {fmt(end)}: {what} (from "
-                               f"{fmt(anchor)}){'; ASSUMED' if copy.assumed else ''}")
+                reasons.append(f"{copy.rule}: kept until {f(end)}: {copy.basis_text} (from "
+                               f"{f(anchor)}){'; ASSUMED' if copy.assumed else ''}")
                 if copy.also is not None:
                     reasons.append(f"{copy.rule}: {copy.also_text}: {copy.also} after "
-                                   f"{fmt(anchor)} = {fmt(copy.also.after(anchor))}")
+                                   f"{f(anchor)} = {f(copy.also.after(anchor))}")
         else:
-            expires_at = None
-            last_cls = None
-            if judged:
-                last_plan = judged[-1][3]
-                last_cls = CONSUMER if last_plan is None else policy.plan_class[last_plan]
-            rule = (policy.kept_commercial_rule if last_cls == COMMERCIAL
-                    else policy.kept_consumer_rule) if judged else "R5"
+            if not judged:
+                rule = "R5"
+            elif last_plan is not None and plan_class[last_plan] == COMMERCIAL:
+                rule = policy.kept_commercial_rule
+            else:
+                rule = policy.kept_consumer_rule
             rules.add(rule)
-            if deleted is not None:
+            if deleted_at is not None:
                 basis = f"{rule}: no end date is published for this chat's copies"
             else:
                 basis = f"{rule}: no end date; kept until you delete it"
@@ -432,20 +470,22 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
 
     expired = expires_at is not None and expires_at <= as_of
     if expired:
+        assert expires_at is not None
         rules.add("R9")
-        reasons.append(f"R9: expired at {fmt(expires_at)}: the provider's copies are gone"
-                       + ("; open windows closed then" if any(
-                           w[1] is None or w[1] > expires_at for w in merged) else ""))
+        closing = False
         for w in merged:
             if w[1] is None or w[1] > expires_at:
                 w[1] = max(expires_at, w[0])
+                closing = True
+        reasons.append(f"R9: expired at {f(expires_at)}: the provider's copies are gone"
+                       + ("; open windows closed then" if closing else ""))
 
     # --- the chat as a whole -----------------------------------------------------------------
     if any(w[1] is None for w in merged):
         training = "yes"
     elif merged:
         training = "was"
-    elif any(v == UNKNOWN for _a, v, *_ in judged):
+    elif counts[UNKNOWN]:
         training = "unknown"
     else:
         training = "no"
@@ -453,12 +493,11 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         incognito = bool(seen_flags) and all(seen_flags)
         if not feedback and deleted is None:
             rules.add("R7")
-            reasons.append("R7: only opened, never written in (chat.seen): not eligible")
+            reasons.append(_R7_SEEN)
     else:
-        incognito = all(a[5] for a in activities)
+        incognito = counts[INCOGNITO] == len(activities) or all(a[5] for a in activities)
     if deleted is None and not incognito:
-        reasons.append("R5: not deleted: the chat stays in your own history until you delete "
-                       "it, whatever expires_at says")
+        reasons.append(_R5_HISTORY)
 
     first_activity = activities[0][0] if activities else None
     data = {
@@ -468,13 +507,13 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         "title": title_ev[3] if title_ev is not None else None,
         "kind": kind_ev[4] if kind_ev is not None else None,
         "incognito": incognito,
-        "first_activity": fmt(first_activity) if first_activity else None,
-        "last_activity": fmt(activities[-1][0]) if activities else None,
-        "deleted_at": fmt(deleted_at) if deleted_at else None,
+        "first_activity": f(first_activity) if first_activity else None,
+        "last_activity": f(activities[-1][0]) if activities else None,
+        "deleted_at": f(deleted_at) if deleted_at else None,
         "training": training,
-        "training_windows": [{"from": fmt(w[0]), "until": fmt(w[1]) if w[1] else None}
+        "training_windows": [{"from": f(w[0]), "until": f(w[1]) if w[1] else None}
                              for w in merged],
-        "expires_at": fmt(expires_at) if expires_at else None,
+        "expires_at": f(expires_at) if expires_at else None,
         "expiry_basis": basis,
         "expired": expired,
         "reasons": reasons,
@@ -483,19 +522,47 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
 
     # --- the span of as_of values for which this row holds ---------------------------------
     valid_from = events[n - 1][0]
-    i = bisect_right(account.event_times, as_of)
-    if i:
-        valid_from = max(valid_from, account.event_times[i - 1])
+    times = account.event_times
+    i = bisect_right(times, as_of) if times else 0
+    if i and times[i - 1] > valid_from:
+        valid_from = times[i - 1]
     valid_until = events[n][0] if n < len(events) else None
-    if i < len(account.event_times) and (
-            valid_until is None or account.event_times[i] < valid_until):
-        valid_until = account.event_times[i]
+    if i < len(times) and (valid_until is None or times[i] < valid_until):
+        valid_until = times[i]
     if expires_at is not None:
         if expired:
             valid_from = max(valid_from, expires_at)
         elif valid_until is None or expires_at < valid_until:
             valid_until = expires_at
     return Verdict(data, first_activity, valid_from, valid_until)
+
+
+def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: AccountView,
+          deleted_at: datetime | None, incognito_last: datetime | None,
+          incognito_plan: str | None, f: Any) -> str | None:
+    """The reason a legal hold (O4) keeps this chat, or None."""
+    def held(plan: str | None) -> bool:
+        if plan is None:  # none seen: a consumer plan (R8), any of which the hold may name
+            return any(p in hold.plans for p in policy.consumer_plans)
+        return plan in hold.plans
+
+    span = f"[{f(hold.start)}, {f(hold.end)})"
+    assumed = f" (ASSUMED: {hold.assumed})" if hold.assumed else ""
+    if "deleted_inside" in hold.covers and deleted_at is not None and (
+            hold.start <= deleted_at < hold.end):
+        plan = _plan_at_deletion(policy, judged, account, deleted_at)
+        if held(plan):
+            return (f"{hold.rule}: legal hold: deleted at {f(deleted_at)}, inside {span}, on "
+                    f"plan {plan or 'consumer (ASSUMED)'}: kept with no end date{assumed}")
+    if "incognito_copy_overlaps" in hold.covers and incognito_last is not None and held(
+            incognito_plan):
+        ends = [c.duration.after(incognito_last) for c in policy.copies_of("incognito")]
+        copy_end = max(ends) if ends else incognito_last
+        if incognito_last < hold.end and copy_end > hold.start:
+            return (f"{hold.rule}: legal hold: the temporary copy of {f(incognito_last)} (kept "
+                    f"until {f(copy_end)}) overlaps {span}, on plan "
+                    f"{incognito_plan or 'consumer (ASSUMED)'}: kept with no end date{assumed}")
+    return None
 
 
 def _plan_at_deletion(policy: ProviderPolicy, judged: list[Any], account: AccountView,

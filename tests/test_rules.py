@@ -233,10 +233,11 @@ def test_A1_before_2025_08_28(events, as_of, expected):
 @pytest.mark.parametrize("events, as_of, expected", [
     pytest.param([on("2025-09-01", id="set-on-0001"), act(T, id="chat-act-01")], "2025-11-01",
                  {"training": "yes", "windows": [(T, None)],
-                  "says": "A2: eligible from 2025-10-02T09:30:00Z: activity (event id "
-                          "chat-act-01) while the model-training setting (Help improve Claude) "
-                          "was on (setting seen 2025-09-01T00:00:00Z via settings_page, event "
-                          "id set-on-0001)"}, id="activity-while-on"),
+                  "says": ["A2: eligible from 2025-10-02T09:30:00Z: activity (event id "
+                           "chat-act-01) while the setting was on",
+                           "A2: the model-training setting (Help improve Claude) seen on at "
+                           "2025-09-01T00:00:00Z via settings_page (event id set-on-0001)"]},
+                 id="activity-while-on"),
     pytest.param([act("2025-06-01"), on("2025-09-01"), act(T)], "2025-11-01",
                  {"training": "yes", "windows": [(T, None)],
                   "first_activity": "2025-06-01T00:00:00Z"}, id="resumed-old-chat"),
@@ -261,7 +262,8 @@ def test_A3_no_activity_while_on(events, as_of, expected):
 @pytest.mark.parametrize("events, as_of, expected", [
     pytest.param([on("2025-09-01"), act(T), off("2025-11-01", id="switch-off-1")],
                  "2025-12-01", {"training": "was", "windows": [(T, "2025-11-01T00:00:00Z")],
-                                "says": "switched off (via settings_page, event id switch-off-1)"},
+                                "says": "switched off at 2025-11-01T00:00:00Z via settings_page "
+                                        "(event id switch-off-1): windows open then closed"},
                  id="switch-off-closes"),
     pytest.param([on("2025-09-01"), act(T), off("2025-11-01"), on("2025-12-01")],
                  "2025-12-10", {"training": "was"}, id="later-on-does-not-reopen"),
