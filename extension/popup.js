@@ -30,6 +30,8 @@ function render(state) {
     $('dashboard').hidden = false;
   }
   if (v.screen === 'problem') $('problem-text').textContent = v.problem;
+  $('link-problem').hidden = !(v.problem && v.screen !== 'problem');
+  $('link-problem').textContent = v.problem || '';
   if (v.screen === 'unknown-site') $('reload-hint').hidden = !v.reloadHint;
   const showAccount = v.screen === 'chat' || v.screen === 'no-chat';
   $('account').hidden = !showAccount;

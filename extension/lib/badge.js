@@ -63,7 +63,10 @@ export function badgeForTab(tab, link) {
   if (!link || !link.paired) {
     return { ...BADGES.error, title: 'Consent Ledger server not paired' };
   }
-  if (link.state === 'unreachable' || link.state === 'untrusted' || link.state === 'refused') {
+  if (link.state === 'refused') {
+    return { ...BADGES.error, title: 'Consent Ledger server not paired (it refuses this extension: pair again)' };
+  }
+  if (link.state === 'unreachable' || link.state === 'untrusted') {
     const why = link.state === 'untrusted' ? ' (it could not prove it is your ledger)' : '';
     return { ...BADGES.error, title: `Consent Ledger server not reachable${why}` };
   }

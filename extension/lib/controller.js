@@ -46,7 +46,7 @@ export class Controller {
     const link = await this.local.get('link', {});
     const wait = (link.nextAttemptAt || 0) - this.now();
     if (wait > 0) this.scheduleRetry(wait);
-    else this.flush();
+    else this.flush({ force: true });
   }
 
   async onMessage(msg, sender) {
@@ -100,7 +100,7 @@ export class Controller {
         await this.session.set(tabKey(tabId), tab);
         if (chatId && account && !sameChat) {
           events.push(this.event('chat.seen', provider, account, this.now(), {
-            chat_id: chatId, title: tab.title || undefined, url: ledgerUrl(page.url || url), incognito: tab.incognito,
+            chat_id: chatId, title: tab.title || undefined, url: ledgerUrl(url), incognito: tab.incognito,
           }));
         }
         if (events.length) await this.outbox.add(events);
@@ -113,7 +113,7 @@ export class Controller {
         if (account) {
           events.push(this.event('chat.activity', provider, account, at, {
             chat_id: msg.chat_id, kind: 'chat', incognito: msg.incognito === true,
-            title: clipText(msg.title, 1000) || undefined, url: ledgerUrl(msg.url || url), messages: 1,
+            title: clipText(msg.title, 1000) || undefined, url: ledgerUrl(url), messages: 1,
           }));
         }
         break;
@@ -189,7 +189,7 @@ export class Controller {
       case 'cl/state':
         return this.state(msg.tabId);
       case 'cl/refresh':
-        await this.flush();
+        await this.flush({ force: true });
         if (Number.isInteger(msg.tabId)) await this.refreshStatus(msg.tabId);
         return this.state(msg.tabId);
       case 'cl/declare':
@@ -258,7 +258,7 @@ export class Controller {
       return { ok: false, error: 'Nothing to declare.' };
     }
     await this.outbox.add([ev]);
-    await this.flush();
+    await this.flush({ force: true });
     await this.refreshStatus(tabId);
     return this.state(tabId);
   }
@@ -284,7 +284,7 @@ export class Controller {
       await this.local.set('server', { url: origin, ...got, paired_at: new Date(this.now()).toISOString() });
       this.trusted = { key: got.server_key, until: this.now() + TRUST_MS };
       await this.setLink({ state: 'ok', message: 'paired', failures: 0, nextAttemptAt: 0, lastOkAt: this.now() });
-      this.flush();
+      this.flush({ force: true });
       return { ok: true };
     } catch (err) {
       return { ok: false, error: describe(err) };
@@ -293,16 +293,33 @@ export class Controller {
 
   // --- delivery -------------------------------------------------------------------------
 
-  flush() {
-    if (!this.flushing) {
-      this.flushing = this.deliver().catch(() => {}).finally(() => { this.flushing = null; });
+  /**
+   * Delivers the outbox. While the server is backing off (a failed attempt set
+   * `nextAttemptAt`), new events wait for the retry unless `force` (the popup's refresh,
+   * pairing, the retry timer itself). A call during a delivery makes it run once more, so an
+   * event queued at the very end of one is not left behind.
+   */
+  flush({ force = false } = {}) {
+    if (this.flushing) {
+      this.flushAgain = this.flushAgain || { force };
+      return this.flushing;
     }
+    this.flushing = (async () => {
+      let next = { force };
+      while (next) {
+        this.flushAgain = null;
+        await this.deliver(next).catch(() => {});
+        next = this.flushAgain;
+      }
+    })().finally(() => { this.flushing = null; });
     return this.flushing;
   }
 
-  async deliver() {
+  async deliver({ force }) {
     const server = await this.local.get('server');
     if (!server) return;
+    const link = await this.local.get('link', {});
+    if (!force && (link.nextAttemptAt || 0) > this.now()) return;
     const api = new LedgerServer(server.url, { fetch: this.fetch });
     let size = BATCH;
     for (;;) {
@@ -358,7 +375,7 @@ export class Controller {
 
   scheduleRetry(delay) {
     this.clearTimeout(this.retryTimer);
-    this.retryTimer = this.setTimeout(() => { this.retryTimer = null; this.flush(); }, delay);
+    this.retryTimer = this.setTimeout(() => { this.retryTimer = null; this.flush({ force: true }); }, delay);
   }
 
   /** Saves the connection state; when it flips, every tab's badge is recomputed. */

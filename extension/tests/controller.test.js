@@ -135,7 +135,8 @@ describe('background: events', () => {
 
 describe('background: delivery', () => {
   it('keeps events while the server is down, backs off, and sends the same ids once it is back', async () => {
-    const { c, make, server, s, timers, browser } = await setup();
+    const ctx = await setup();
+    const { c, make, server, s, timers, browser } = ctx;
     server.down = true;
     const tab = content(`https://claude.ai/chat/${UUID}`);
     await c.onMessage(pageMsg(UUID), tab);
@@ -149,10 +150,17 @@ describe('background: delivery', () => {
     assert.ok(timers.at(-1).ms > 0, 'a retry is scheduled');
     assert.equal(browser.badges.get(7).text, '!');
     assert.equal(browser.badges.get(7).color, '#B91C1C');
-    // the browser restarts: a new worker on the same storage
+    // new events during the back-off wait for the retry: no hammering of a stopped server
+    const calls = server.requests.length;
+    await c.flush();
+    assert.equal(server.requests.length, calls);
+    // the browser restarts after a while: a new worker on the same storage resumes on waking
     server.down = false;
+    const { tick } = ctx;
+    tick(10 * 60_000);
     const again = make();
-    await again.flush();
+    await again.wake();
+    await again.flushing;
     assert.deepEqual([...server.events.keys()], queued);
     assert.equal((await s.local.get('outbox')).length, 0);
     assert.equal((await s.local.get('link')).state, 'ok');
@@ -189,7 +197,7 @@ describe('background: delivery', () => {
     }
     server.down = false;
     server.refuseIndex = 1;
-    await c.flush();
+    await c.flush({ force: true });
     assert.equal(server.events.size, 2);
     assert.equal((await s.local.get('rejected')).length, 1);
     assert.equal((await s.local.get('outbox')).length, 0);
@@ -291,5 +299,20 @@ describe('background: a status the server will not give', () => {
     assert.match(browser.badges.get(7).title, /did not answer about this chat/);
     assert.equal((await s.local.get('link')).state, 'ok');
     assert.equal(server.events.size, 1);
+  });
+});
+
+describe('background: flush during a delivery', () => {
+  it('an event queued while a batch is on its way goes out in the same run', async () => {
+    const { c, server } = await setup();
+    const tab = content(`https://claude.ai/chat/${UUID}`);
+    const send = (rating) => c.onMessage({ type: 'cl/feedback', provider: 'claude', account_id: ACCOUNT, chat_id: UUID, rating }, tab);
+    await send('up');
+    const first = c.flush();
+    await send('down'); // queued while the first delivery is running
+    await c.flush();
+    await first;
+    await c.flushing;
+    assert.deepEqual([...server.events.values()].map((e) => e.rating), ['up', 'down']);
   });
 });
