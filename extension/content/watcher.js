@@ -145,8 +145,9 @@
       });
     }
 
+    /** The in-page badge belongs to a chat: pages without one (settings, a new chat) show none. */
     showBadge(badge, hidden) {
-      if (this.badge) this.badge.render(this.adapter.titleAnchor(this.doc), badge, hidden);
+      if (this.badge) this.badge.render(this.adapter.titleAnchor(this.doc), badge, hidden || !this.currentChatId());
     }
 
     /** After a navigation settles: does the adapter still find what it needs on this page? */

@@ -24,7 +24,8 @@ export function popupView(state, { onProviderPage }) {
   if (!state.ok) return { screen: 'problem', problem: state.error || 'The extension could not answer.', link: '!' };
   const view = {
     link: state.server.paired ? LINK_TEXT[state.link.state] || state.link.state : 'not paired',
-    queue: state.outbox ? `${state.outbox} event${state.outbox === 1 ? '' : 's'} waiting to be sent` : 'nothing waiting',
+    queue: (state.outbox ? `${state.outbox} event${state.outbox === 1 ? '' : 's'} waiting to be sent` : 'nothing waiting')
+      + (state.rejected ? `; ${state.rejected} refused by the server` : ''),
     dashboard: state.server.paired ? state.server.dashboard : null,
   };
   if (!state.server.paired) {

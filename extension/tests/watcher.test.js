@@ -260,3 +260,13 @@ describe('ChatWatcher: the training setting', () => {
     assert.deepEqual(accounts.map((m) => [m.training, m.source]), [[null, 'settings_page'], [false, 'choice_prompt']]);
   });
 });
+
+describe('ChatWatcher: the in-page badge', () => {
+  it('is not shown on pages without a chat', async () => {
+    const { document, watcher } = setup({ url: 'https://claude.ai/settings/account' });
+    watcher.start();
+    await settle();
+    watcher.showBadge({ text: '!', color: '#B91C1C', title: 'Consent Ledger server not paired' }, false);
+    assert.equal(document.querySelector('[data-consent-ledger-badge]'), null);
+  });
+});
