@@ -118,7 +118,7 @@ def guard() -> None:
         if policy.access == "cli" and not is_cli:
             raise Refused(403, "only the command line may do this", area)
         pinned = None if is_cli else token.origin  # type: ignore[union-attr]
-        if pinned != origin:
+        if pinned != origin and not _extension_read(pinned, origin, site):
             raise Refused(403, "this token was paired from another origin", area)
         if token is not None:
             current_app.extensions["consent_ledger"].tokens.touch(token)
@@ -142,6 +142,15 @@ def guard() -> None:
     request.max_content_length = limit
     if limit is not None and (request.content_length or 0) > limit:
         raise Refused(413, f"the body is larger than {limit} bytes", area)
+
+
+def _extension_read(pinned: str | None, origin: str | None, site: str | None) -> bool:
+    """Chromium's extension worker sends no Origin on GET (only `Sec-Fetch-Site: none`), so
+    a token paired from an extension may read without one; writes always carry the Origin.
+    A web page cannot get here: it would need the token, and its requests carry a
+    cross-site or same-site Sec-Fetch-Site, refused above."""
+    return (is_extension_origin(pinned) and origin is None and site == "none"
+            and request.method in ("GET", "HEAD"))
 
 
 def _bearer() -> tuple[Token | None, bool]:
