@@ -101,6 +101,11 @@ class Engine:
         self.book = book if book is not None else default_book()
         self._chats: dict[ChatKey, list[tuple[Any, ...]]] = {}
         self._accounts: dict[AccountKey, _Account] = {}
+        # The instants where a provider's training rule changes (its eras' edges).
+        self._boundaries = {
+            name: tuple(sorted({t for era in policy.training for t in (era.start, era.end)
+                                if t is not None}))
+            for name, policy in self.book.providers.items()}
         # key -> (account generation, valid from, valid until or None, verdict)
         self._cache: dict[ChatKey, tuple[int, datetime, datetime | None, Verdict]] = {}
 
@@ -190,9 +195,9 @@ class Engine:
 
     # --- verdicts ---------------------------------------------------------------------------
 
-    def _view(self, acct: _Account) -> AccountView:
+    def _view(self, acct: _Account, provider: str) -> AccountView:
         if acct.view is None:
-            acct.view = AccountView(acct.consent, acct.plans)
+            acct.view = AccountView(acct.consent, acct.plans, self._boundaries.get(provider, ()))
         return acct.view
 
     def _verdict(self, key: ChatKey, as_of: datetime, *, store: bool) -> Verdict | None:
@@ -206,7 +211,7 @@ class Engine:
             if gen == acct.gen and lo <= as_of and (hi is None or as_of < hi):
                 return verdict
         policy = self.book.policy(key[0])
-        verdict = evaluate(policy, key, items, self._view(acct), as_of)
+        verdict = evaluate(policy, key, items, self._view(acct, key[0]), as_of)
         if verdict is not None and store:
             self._cache[key] = (acct.gen, verdict.valid_from, verdict.valid_until, verdict)
         return verdict
@@ -236,7 +241,7 @@ class Engine:
             pair = views.get(acct_key)  # type: ignore[call-overload]
             if pair is None:
                 acct = accounts[acct_key]  # type: ignore[index]
-                pair = views[acct_key] = (acct, self._view(acct))  # type: ignore[index]
+                pair = views[acct_key] = (acct, self._view(acct, key[0]))  # type: ignore[index]
             cached = cache.get(key)
             if cached is not None and cached[0] == pair[0].gen and cached[1] <= as_of and (
                     cached[2] is None or as_of < cached[2]):

@@ -37,7 +37,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -82,6 +82,13 @@ class Duration:
 
     def after(self, dt: datetime) -> datetime:
         """R1: years and months by the calendar, days and hours exactly."""
+        if not self.months and (dt.day < 29 or dt.month != 2):
+            # Whole years from a day every year has: no clamping (the common case, fast).
+            if self.years:
+                dt = dt.replace(year=dt.year + self.years)
+            if self.days or self.hours:
+                dt += timedelta(days=self.days, hours=self.hours)
+            return dt
         return add_duration(dt, years=self.years, months=self.months, days=self.days,
                             hours=self.hours)
 

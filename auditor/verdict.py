@@ -29,11 +29,24 @@ COMMERCIAL_PLAN, INCOGNITO, BEFORE, OFF, UNKNOWN, ON, ASSUMED_ON = range(7)
 _MAX_EVENT = (datetime.max.replace(tzinfo=UTC),)
 
 
+_DAYS: dict[int, str] = {}
+_TIMES_OF_DAY: dict[int, str] = {}  # at most 86,400 short strings
+
+
 def fmt(dt: datetime) -> str:
-    """auditor.times.format_time, with a fast path for whole-second UTC times."""
+    """auditor.times.format_time, with a fast path for whole-second UTC times (a report
+    formats several times per chat; the day and the time of day are each formatted once)."""
     if dt.microsecond or dt.tzinfo is not UTC:
         return format_time(dt)
-    return dt.isoformat()[:-6] + "Z"
+    ordinal = dt.toordinal()
+    day = _DAYS.get(ordinal)
+    if day is None:
+        day = _DAYS[ordinal] = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
+    second = dt.hour * 3600 + dt.minute * 60 + dt.second
+    clock = _TIMES_OF_DAY.get(second)
+    if clock is None:
+        clock = _TIMES_OF_DAY[second] = f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
+    return day + clock
 
 
 def _n(count: int, word: str) -> str:
@@ -45,10 +58,12 @@ def _n(count: int, word: str) -> str:
 class AccountView:
     """An account's consent and plan timelines, compressed to one state per instant (R2)."""
 
-    __slots__ = ("consent_states", "consent_times", "event_times", "notes", "plan_states",
+    __slots__ = ("bounds", "consent_states", "consent_times", "event_times", "notes",
+                 "plan_states",
                  "plan_times", "switch_off_times", "switch_offs", "texts")
 
-    def __init__(self, consent: list[tuple[Any, ...]], plans: list[tuple[Any, ...]]) -> None:
+    def __init__(self, consent: list[tuple[Any, ...]], plans: list[tuple[Any, ...]],
+                 boundaries: tuple[datetime, ...] = ()) -> None:
         # Lists are sorted by (at, rank, id): at one instant the first is the winner (R2: true
         # before false, consumer before commercial, then the smaller id).
         self.consent_times: list[datetime] = []
@@ -75,6 +90,8 @@ class AccountView:
         self.event_times = sorted({*self.consent_times, *self.plan_times})
         self.notes: dict[tuple[str, str], str] = {}
         self.texts: dict[datetime, str] = {at: fmt(at) for at in self.event_times}
+        # Instants where the plan, the setting or the provider's training era may change.
+        self.bounds = sorted({*self.event_times, *boundaries})
 
     def plan_note(self, policy: ProviderPolicy, plan_ev: tuple[Any, ...]) -> str:
         """The reason naming a plan event; one string shared by the account's chats."""
@@ -231,24 +248,45 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     lasts: list[Any] = [None] * 7
     plan_notes: dict[Any, str] = {}
     incognito_last = incognito_plan = last_plan = None
+    bounds = account.bounds
+    segment = -1
+    acct_plan: str | None = None
+    acct_era: Any = None
+    acct_setting: tuple[Any, ...] | None = None
+    acct_verdict = BEFORE
     for a in activities:
         at = a[0]
-        own = a[6]
-        if own is not None:
-            plan: str | None = policy.canonical_plan(own)
-            if own not in plan_notes:
-                plan_notes[own] = (f"{policy.plan_rule}: activity at {f(at)} carried its own "
-                                   f"plan {own} ({plan_class[own]}; event id {a[2]})")
-        else:
+        # Between two account events (or era boundaries) the plan, era and setting are one.
+        seg = bisect_right(bounds, at)
+        if seg != segment:
+            segment = seg
             plan_ev = account.plan_at(at)
             if plan_ev is None:
-                plan = None
+                acct_plan = None
                 if None not in plan_notes:
                     plan_notes[None] = _no_plan_note(policy)
             else:
-                plan = policy.canonical_plan(plan_ev[3])
+                acct_plan = policy.canonical_plan(plan_ev[3])
                 if plan_ev[2] not in plan_notes:
                     plan_notes[plan_ev[2]] = account.plan_note(policy, plan_ev)
+            acct_era = policy.era_at(at)
+            acct_setting = None
+            if acct_era is None or acct_era.eligible == "never":
+                acct_verdict = BEFORE
+            else:
+                acct_setting = account.setting_at(at)
+                if acct_setting is None:
+                    acct_verdict = UNKNOWN if acct_era.missing == "unknown" else ASSUMED_ON
+                else:
+                    acct_verdict = ON if acct_setting[3] else OFF
+        own = a[6]
+        if own is None:
+            plan: str | None = acct_plan
+        else:
+            plan = policy.canonical_plan(own)
+            if own not in plan_notes:
+                plan_notes[own] = (f"{policy.plan_rule}: activity at {f(at)} carried its own "
+                                   f"plan {own} ({plan_class[own]}; event id {a[2]})")
         last_plan = plan
         setting = era = None
         if plan is not None and plan_class[plan] == COMMERCIAL:
@@ -256,15 +294,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         elif a[5]:
             verdict = INCOGNITO
         else:
-            era = policy.era_at(at)
-            if era is None or era.eligible == "never":
-                verdict = BEFORE
-            else:
-                setting = account.setting_at(at)
-                if setting is None:
-                    verdict = UNKNOWN if era.missing == "unknown" else ASSUMED_ON
-                else:
-                    verdict = ON if setting[3] else OFF
+            verdict, era, setting = acct_verdict, acct_era, acct_setting
         if a[5]:
             incognito_last, incognito_plan = at, plan
         item = (a, verdict, era, plan, setting)
@@ -428,6 +458,8 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     expires_at: datetime | None = None
     basis = None
     for hold in policy.holds:
+        if deleted_at is None and incognito_last is None:
+            continue
         hold_reason = _hold(policy, hold, judged, account, deleted_at, incognito_last,
                             incognito_plan, f)
         if hold_reason is not None:
@@ -444,7 +476,9 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             expires_at = best[0]
             basis = best[1].basis
             done: set[int] = set()
-            for end, copy, anchor in sorted(candidates, key=lambda c: c[0], reverse=True):
+            if len(candidates) > 1:
+                candidates.sort(key=lambda c: c[0], reverse=True)
+            for end, copy, anchor in candidates:
                 if id(copy) in done:
                     continue
                 done.add(id(copy))
@@ -546,7 +580,7 @@ def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: Account
             return any(p in hold.plans for p in policy.consumer_plans)
         return plan in hold.plans
 
-    span = f"[{f(hold.start)}, {f(hold.end)})"
+    span = f"[{fmt(hold.start)}, {fmt(hold.end)})"
     assumed = f" (ASSUMED: {hold.assumed})" if hold.assumed else ""
     if "deleted_inside" in hold.covers and deleted_at is not None and (
             hold.start <= deleted_at < hold.end):

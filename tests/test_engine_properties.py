@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from auditor.badge import badge
 from auditor.engine import Engine
 from auditor.events import PLANS, validate_event
-from auditor.times import parse_user_time
+from auditor.times import format_time, parse_user_time
+from auditor.verdict import fmt
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "auditor" / "schemas"
                      / "report.schema.json").read_text())
@@ -149,3 +151,10 @@ def test_rows_follow_the_report_schema_and_duplicates_change_nothing(events):
                   r["first_activity"] and parse_user_time(r["first_activity"]), r["chat_id"])
                  for r in rows]
         assert order == sorted(order, key=lambda o: (o[0], o[1], o[2], o[3] or as_of, o[4]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31),
+                           timezones=st.just(UTC)))
+def test_fast_time_format_matches_format_time(moment):
+    assert fmt(moment) == format_time(moment)

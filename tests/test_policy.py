@@ -6,10 +6,20 @@ import tomllib
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditor.engine import Engine
 from auditor.events import PLANS
-from auditor.policy import POLICY_DIR, SOURCE_TAGS, PolicyBook, PolicyError, default_book
+from auditor.policy import (
+    POLICY_DIR,
+    SOURCE_TAGS,
+    Duration,
+    PolicyBook,
+    PolicyError,
+    default_book,
+)
+from auditor.times import add_duration
 
 
 def _docs() -> list[tuple[str, dict]]:
@@ -117,3 +127,16 @@ def test_a_new_provider_is_a_data_change(tmp_path):
                   "chat_id": "x", "kind": "chat", "incognito": False})
     row = engine.chat_row(("copilot", "default", "x"), datetime(2026, 1, 1, tzinfo=UTC))
     assert row["training"] == "yes" and "C1" in row["policies"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31),
+                           timezones=st.just(UTC)),
+       years=st.integers(0, 12), months=st.sampled_from([0, 0, 3, 18, 36]),
+       days=st.sampled_from([0, 30]), hours=st.sampled_from([0, 72]))
+def test_R1_duration_after_is_calendar_arithmetic(moment, years, months, days, hours):
+    if not (years or months or days or hours):
+        return
+    duration = Duration(years=years, months=months, days=days, hours=hours)
+    assert duration.after(moment) == add_duration(moment, years=years, months=months,
+                                                  days=days, hours=hours)
