@@ -19,6 +19,7 @@ at a time):
 from __future__ import annotations
 
 import gc
+import sys
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ from auditor.verdict import (
 ChatKey = tuple[str, str, str]
 AccountKey = tuple[str, str]
 
+# One string object for each word events repeat (a chat's kind, a rating), not one per event.
+_WORDS = {word: word for word in ("chat", "code", "up", "down")}
 _TYPES = {"chat.activity": ACTIVITY, "chat.feedback": FEEDBACK, "chat.seen": SEEN,
           "chat.deleted": DELETED}
 
@@ -140,15 +143,18 @@ class Engine:
                 plan = event.get("plan")
                 if plan is not None:
                     self.book.plan_class(provider, plan)  # R8: refuse an unknown plan
+                    plan = sys.intern(plan)
                 title = event.get("title")
                 if title is not None and items:
                     prev = items[-1]
                     if len(prev) > 3 and prev[3] == title:
                         title = prev[3]  # share one string between a chat's events
-                item: tuple[Any, ...] = (at, ACTIVITY, event["id"], title, event["kind"],
-                                         event["incognito"], plan)
+                kind_ = event["kind"]
+                item: tuple[Any, ...] = (at, ACTIVITY, event["id"], title,
+                                         _WORDS.get(kind_, kind_), event["incognito"], plan)
             elif typ == FEEDBACK:
-                item = (at, FEEDBACK, event["id"], None, event["rating"])
+                rating = event["rating"]
+                item = (at, FEEDBACK, event["id"], None, _WORDS.get(rating, rating))
             elif typ == SEEN:
                 item = (at, SEEN, event["id"], event.get("title"), event.get("incognito"))
             else:
@@ -159,12 +165,12 @@ class Engine:
             return key
         if kind == "consent.set":
             value = event["value"]
-            item = (at, 0 if value else 1, event["id"], value, event["source"])
+            item = (at, 0 if value else 1, event["id"], value, sys.intern(event["source"]))
             target = acct.consent
         elif kind == "plan.set":
             plan = event["plan"]
             rank = 1 if self.book.plan_class(provider, plan) == COMMERCIAL else 0
-            item = (at, rank, event["id"], plan)
+            item = (at, rank, event["id"], sys.intern(plan))
             target = acct.plans
         else:
             raise ValueError(f"unknown event type {kind!r}")

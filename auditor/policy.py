@@ -117,6 +117,7 @@ class TrainingEra:
     missing_rule: str | None = None
     switch_off: str | None = None  # "closes_windows" | "keeps_windows"
     switch_off_rule: str | None = None
+    assumed: str | None = None     # what the rule book assumes about an opened window
 
     def covers(self, at: datetime) -> bool:
         return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
@@ -171,6 +172,7 @@ class ProviderPolicy:
     commercial_rule: str
     incognito_rule: str
     feedback_rule: str
+    feedback_assumed: str | None
     kept_consumer_rule: str
     kept_commercial_rule: str
     training: tuple[TrainingEra, ...]
@@ -405,8 +407,11 @@ def _provider(name: str, doc: Mapping[str, Any], rules: dict[str, Rule]) -> Prov
 
     def section_rule(key: str) -> str:
         table = _need(name, "top level", doc, key, dict)
-        _only(name, f"[{key}]", table, {"rule"})
+        _only(name, f"[{key}]", table, {"rule", "assumed"})
         return _need(name, f"[{key}]", table, "rule", str)
+
+    def section_assumed(key: str) -> str | None:
+        return _opt(name, f"[{key}]", doc[key], "assumed", str)
 
     kept = _need(name, "top level", doc, "kept_until_deleted", dict)
     _only(name, "[kept_until_deleted]", kept, {"consumer_rule", "commercial_rule"})
@@ -415,7 +420,7 @@ def _provider(name: str, doc: Mapping[str, Any], rules: dict[str, Rule]) -> Prov
     for i, entry in enumerate(_need(name, "top level", doc, "training", list)):
         where = f"[[training]] #{i + 1}"
         _only(name, where, entry, {"rule", "from", "until", "eligible", "off_rule", "missing",
-                                   "missing_rule", "switch_off", "switch_off_rule"})
+                                   "missing_rule", "switch_off", "switch_off_rule", "assumed"})
         start, end = _span(name, where, entry)
         eligible = _need(name, where, entry, "eligible", str)
         era = TrainingEra(rule=_need(name, where, entry, "rule", str), eligible=eligible,
@@ -433,7 +438,8 @@ def _provider(name: str, doc: Mapping[str, Any], rules: dict[str, Rule]) -> Prov
                               missing=missing,
                               missing_rule=_need(name, where, entry, "missing_rule", str),
                               switch_off=switch_off,
-                              switch_off_rule=_need(name, where, entry, "switch_off_rule", str))
+                              switch_off_rule=_need(name, where, entry, "switch_off_rule", str),
+                              assumed=_opt(name, where, entry, "assumed", str))
         elif eligible != "never":
             raise PolicyError(f"{name}: {where}: 'eligible' must be never or while_setting_on")
         training.append(era)
@@ -506,6 +512,7 @@ def _provider(name: str, doc: Mapping[str, Any], rules: dict[str, Rule]) -> Prov
         commercial_rule=_need(name, "[plans]", plans, "commercial_rule", str),
         incognito_rule=section_rule("incognito"),
         feedback_rule=section_rule("feedback"),
+        feedback_assumed=section_assumed("feedback"),
         kept_consumer_rule=_need(name, "[kept_until_deleted]", kept, "consumer_rule", str),
         kept_commercial_rule=_need(name, "[kept_until_deleted]", kept, "commercial_rule", str),
         training=tuple(training),

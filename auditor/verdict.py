@@ -320,13 +320,15 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             rules.add(era.rule)
             if setting is not None:
                 reasons.append(f"{era.rule}: eligible from {f(at)}: activity (event id "
-                               f"{a[2]}) while the setting was on")
+                               f"{a[2]}) while the setting was on"
+                               + (f"; ASSUMED: {era.assumed}" if era.assumed else ""))
                 reasons.append(account.setting_note(era.rule, setting, policy))
             else:
                 rules.add(era.missing_rule or era.rule)
                 reasons.append(
                     f"{era.missing_rule}: eligible from {f(at)}: activity (event id {a[2]}) "
-                    "with no setting recorded at or before it; ASSUMED on, the default")
+                    "with no setting recorded at or before it; ASSUMED on, the default"
+                    + (f"; ASSUMED: {era.assumed}" if era.assumed else ""))
             until = None
             if era.switch_off == "closes_windows":
                 off = account.next_switch_off(at, as_of)
@@ -386,7 +388,8 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         rules.add(policy.feedback_rule)
         reasons.append(f"{policy.feedback_rule}: feedback ({fb[4]}) at {f(fb[0])} (event id "
                        f"{fb[2]}): eligible from then whatever the plan, setting or incognito "
-                       "flag")
+                       "flag" + (f" (ASSUMED: {policy.feedback_assumed})"
+                                 if policy.feedback_assumed else ""))
         windows.append([fb[0], None])
 
     # --- deletion (R4) ---------------------------------------------------------------------
@@ -490,7 +493,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
                                    f"{f(anchor)} = {f(copy.also.after(anchor))}")
         else:
             if not judged:
-                rule = "R5"
+                rule = policy.kept_consumer_rule if feedback else "R5"
             elif last_plan is not None and plan_class[last_plan] == COMMERCIAL:
                 rule = policy.kept_commercial_rule
             else:

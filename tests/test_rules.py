@@ -240,7 +240,9 @@ def test_A1_before_2025_08_28(events, as_of, expected):
                  id="activity-while-on"),
     pytest.param([act("2025-06-01"), on("2025-09-01"), act(T)], "2025-11-01",
                  {"training": "yes", "windows": [(T, None)],
-                  "first_activity": "2025-06-01T00:00:00Z"}, id="resumed-old-chat"),
+                  "first_activity": "2025-06-01T00:00:00Z",
+                  "says": "ASSUMED: the whole chat counts, earlier turns included"},
+                 id="resumed-old-chat"),
     pytest.param([on("2025-09-01"), act(T), act("2025-10-05")], "2025-11-01",
                  {"windows": [(T, None)]}, id="first-activity-opens"),
 ])
@@ -489,8 +491,13 @@ def test_O6_not_deleted_not_temporary(events, as_of, expected):
 @pytest.mark.parametrize("events, as_of, expected", [
     pytest.param([gpt(off, "2025-09-01"), gpt(act, T), gpt(feedback, "2025-10-03")],
                  "2025-11-01", {"training": "yes", "expires_at": None,
-                                "windows": [("2025-10-03T00:00:00Z", None)]},
+                                "windows": [("2025-10-03T00:00:00Z", None)],
+                                "says": "ASSUMED: OpenAI does not say feedback is excluded"},
                  id="whatever-the-setting"),
+    pytest.param([gpt(feedback, "2025-10-03")], "2025-11-01",
+                 {"training": "yes", "expires_at": None,
+                  "expiry_basis": "O6: no end date; kept until you delete it"},
+                 id="feedback-only-chat"),
 ])
 def test_O7_feedback(events, as_of, expected):
     run(events, as_of, expected)
