@@ -197,12 +197,13 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     n = bisect_left(events, (as_of, 9)) if events[-1][0] > as_of else len(events)
     if n == 0:
         return None
-    formatted = account.texts.copy()  # the account's event times, formatted once
+    formatted: dict[datetime, str] = {}
+    account_texts = account.texts  # the account's event times, formatted once
 
     def f(dt: datetime) -> str:
         text = formatted.get(dt)
         if text is None:
-            text = formatted[dt] = fmt(dt)
+            text = formatted[dt] = account_texts.get(dt) or fmt(dt)
         return text
 
     reasons: list[str] = []
