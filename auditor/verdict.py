@@ -182,6 +182,17 @@ _NO_PLAN: dict[str, str] = {}
 _ELIGIBLE = (ON, ASSUMED_ON)
 
 
+_ASSUMED: dict[tuple[str, str], str] = {}
+
+
+def _assumed_note(rule: str, what: str) -> str:
+    """"A2: ASSUMED: ..." (one string shared by every row that says it)."""
+    note = _ASSUMED.get((rule, what))
+    if note is None:
+        note = _ASSUMED[(rule, what)] = f"{rule}: ASSUMED: {what}"
+    return note
+
+
 def _no_plan_note(policy: ProviderPolicy) -> str:
     note = _NO_PLAN.get(policy.provider)
     if note is None:
@@ -310,6 +321,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     # --- windows opened by activity (A2, O1, G1), closed by a switch-off where the rule says
     windows: list[list[Any]] = []  # [from, until]
     current: list[Any] | None = None
+    assumed_said = False
     if counts[ON] or counts[ASSUMED_ON]:
         for a, verdict, era, _plan, setting in judged:
             if verdict != ON and verdict != ASSUMED_ON:
@@ -321,15 +333,16 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             rules.add(era.rule)
             if setting is not None:
                 reasons.append(f"{era.rule}: eligible from {f(at)}: activity (event id "
-                               f"{a[2]}) while the setting was on"
-                               + (f"; ASSUMED: {era.assumed}" if era.assumed else ""))
+                               f"{a[2]}) while the setting was on")
                 reasons.append(account.setting_note(era.rule, setting, policy))
             else:
                 rules.add(era.missing_rule or era.rule)
                 reasons.append(
                     f"{era.missing_rule}: eligible from {f(at)}: activity (event id {a[2]}) "
-                    "with no setting recorded at or before it; ASSUMED on, the default"
-                    + (f"; ASSUMED: {era.assumed}" if era.assumed else ""))
+                    "with no setting recorded at or before it; ASSUMED on, the default")
+            if era.assumed and not assumed_said:
+                assumed_said = True
+                reasons.append(_assumed_note(era.rule, era.assumed))
             until = None
             if era.switch_off == "closes_windows":
                 off = account.next_switch_off(at, as_of)
@@ -389,8 +402,9 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         rules.add(policy.feedback_rule)
         reasons.append(f"{policy.feedback_rule}: feedback ({fb[4]}) at {f(fb[0])} (event id "
                        f"{fb[2]}): eligible from then whatever the plan, setting or incognito "
-                       "flag" + (f" (ASSUMED: {policy.feedback_assumed})"
-                                 if policy.feedback_assumed else ""))
+                       "flag")
+        if policy.feedback_assumed and fb is feedback[0]:
+            reasons.append(_assumed_note(policy.feedback_rule, policy.feedback_assumed))
         windows.append([fb[0], None])
 
     # --- deletion (R4) ---------------------------------------------------------------------
