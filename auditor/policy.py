@@ -11,13 +11,14 @@ The vocabulary of a provider file (`kind = "provider"`):
 - `[plans]`: `consumer`, `commercial` (lists), `aliases` (plan -> plan), `rule` (the rule that
   says the plan in force decides), `commercial_rule` (commercial activity is not eligible).
 - `[incognito] rule`, `[feedback] rule`: the rules for incognito activity (never eligible by
-  the training rule) and for feedback (eligible from F whatever the plan, setting or flag).
+  the training rule) and for feedback (eligible from F whatever the plan, setting or flag);
+  `[feedback] assumed`: what the rule book assumes there, said in the reasons.
 - `[kept_until_deleted] consumer_rule, commercial_rule`: the rule named when no copy has a
   date and the chat is kept until the user deletes it.
 - `[[training]]`: eras by activity time (`from`, `until`), each `eligible = "never"` or
   `"while_setting_on"` with `off_rule`, `missing` (`"unknown"` or `"assume_on"`, what a
   missing setting means), `missing_rule`, `switch_off` (`"closes_windows"` or
-  `"keeps_windows"`) and `switch_off_rule`.
+  `"keeps_windows"`), `switch_off_rule` and optional `assumed` (said when a window opens).
 - `[[copy]]`: a copy the provider keeps, `of` one of `deleted` (anchor: the deletion),
   `incognito` (the last incognito activity), `setting_off` (the last activity with the
   setting off), `training` (`anchor` `last_activity_in_window` or `last_eligible_activity`;
