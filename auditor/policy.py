@@ -27,7 +27,8 @@ The vocabulary of a provider file (`kind = "provider"`):
   `expiry_basis` text, starting with the rule id); optional `also` (a duration and text
   reported in reasons only, e.g. G3's 18-month account copy).
 - `[[hold]]`: a legal hold, `from`/`until`, `plans`, `covers` (`deleted_inside`: deleted
-  inside the window; `incognito_copy_overlaps`: an incognito copy's life overlaps it).
+  inside the window; `incognito_copy_overlaps`: an incognito copy's life overlaps it),
+  `assumed` and `assumed_plans` (what is assumed, for which plans).
 - `[[rule]]`: `id`, `text`, optional `from`/`until`, `sources` = [{url, tag, read}].
 
 `general.toml` (`kind = "general"`) holds only `[[rule]]` entries (R1-R9).
@@ -159,6 +160,7 @@ class Hold:
     plans: frozenset[str]
     covers: tuple[str, ...]
     assumed: str | None = None
+    assumed_plans: frozenset[str] = frozenset()   # where `assumed` applies (all if empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +486,8 @@ def _provider(name: str, doc: Mapping[str, Any], rules: dict[str, Rule]) -> Prov
     holds = []
     for i, entry in enumerate(doc.get("hold", [])):
         where = f"[[hold]] #{i + 1}"
-        _only(name, where, entry, {"rule", "from", "until", "plans", "covers", "assumed"})
+        _only(name, where, entry, {"rule", "from", "until", "plans", "covers", "assumed",
+                                   "assumed_plans"})
         start, end = _span(name, where, entry)
         if start is None or end is None:
             raise PolicyError(f"{name}: {where}: needs 'from' and 'until'")
@@ -499,7 +502,9 @@ def _provider(name: str, doc: Mapping[str, Any], rules: dict[str, Rule]) -> Prov
         holds.append(Hold(rule=_need(name, where, entry, "rule", str), start=start, end=end,
                           plans=frozenset(aliases.get(p, p) for p in held),
                           covers=tuple(covers),
-                          assumed=_opt(name, where, entry, "assumed", str)))
+                          assumed=_opt(name, where, entry, "assumed", str),
+                          assumed_plans=frozenset(aliases.get(p, p) for p in _opt(
+                              name, where, entry, "assumed_plans", list, []) or [])))
 
     return ProviderPolicy(
         provider=provider,

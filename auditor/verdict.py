@@ -599,21 +599,25 @@ def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: Account
         return plan in hold.plans
 
     span = f"[{fmt(hold.start)}, {fmt(hold.end)})"
-    assumed = f" (ASSUMED: {hold.assumed})" if hold.assumed else ""
+
+    def said(plan: str | None) -> str:
+        name = f"plan {plan}" if plan else "a consumer plan (none recorded, ASSUMED)"
+        if hold.assumed and (not hold.assumed_plans or plan in hold.assumed_plans):
+            return f"{name}: kept with no end date (ASSUMED: {hold.assumed})"
+        return f"{name}: kept with no end date"
     if "deleted_inside" in hold.covers and deleted_at is not None and (
             hold.start <= deleted_at < hold.end):
         plan = _plan_at_deletion(policy, judged, account, deleted_at)
         if held(plan):
             return (f"{hold.rule}: legal hold: deleted at {f(deleted_at)}, inside {span}, on "
-                    f"plan {plan or 'consumer (ASSUMED)'}: kept with no end date{assumed}")
+                    f"{said(plan)}")
     if "incognito_copy_overlaps" in hold.covers and incognito_last is not None and held(
             incognito_plan):
         ends = [c.duration.after(incognito_last) for c in policy.copies_of("incognito")]
         copy_end = max(ends) if ends else incognito_last
         if incognito_last < hold.end and copy_end > hold.start:
             return (f"{hold.rule}: legal hold: the temporary copy of {f(incognito_last)} (kept "
-                    f"until {f(copy_end)}) overlaps {span}, on plan "
-                    f"{incognito_plan or 'consumer (ASSUMED)'}: kept with no end date{assumed}")
+                    f"until {f(copy_end)}) overlaps {span}, on {said(incognito_plan)}")
     return None
 
 

@@ -439,7 +439,8 @@ HOLD = {"expires_at": None, "expiry_basis": "O4: legal hold", "expired": False}
                  {"expires_at": "2025-06-11T23:59:59Z", "expiry_basis": "O4: deleted + 30 days"},
                  id="deleted-just-before"),
     pytest.param([gpt(act, "2025-05-01"), gpt(delete, "2025-09-26T23:59:59Z")],
-                 {**HOLD, "says": "consumer (ASSUMED)"}, id="deleted-just-inside-end"),
+                 {**HOLD, "says": "on a consumer plan (none recorded, ASSUMED): kept with no "
+                                  "end date"}, id="deleted-just-inside-end"),
     pytest.param([gpt(act, "2025-05-01"), gpt(delete, "2025-09-27T00:00:00Z")],
                  {"expires_at": "2025-10-27T00:00:00Z"}, id="deleted-at-end"),
     pytest.param([gpt(plan, "2025-01-01", "enterprise"), gpt(act, "2025-05-01"),
