@@ -134,16 +134,16 @@ class Engine:
             acct = self._accounts[acct_key] = _Account()
         typ = _TYPES.get(kind)
         if typ is not None:
+            plan = event.get("plan") if typ == ACTIVITY else None
+            if plan is not None:
+                self.book.plan_class(provider, plan)  # R8: refuse an unknown plan, first
+                plan = sys.intern(plan)
             key = (provider, account, event["chat_id"])
             items = self._chats.get(key)
             if items is None:
                 items = self._chats[key] = []
                 acct.chats.add(key)
             if typ == ACTIVITY:
-                plan = event.get("plan")
-                if plan is not None:
-                    self.book.plan_class(provider, plan)  # R8: refuse an unknown plan
-                    plan = sys.intern(plan)
                 title = event.get("title")
                 if title is not None and items:
                     prev = items[-1]

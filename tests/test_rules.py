@@ -22,6 +22,7 @@ from tests.engine_helpers import (
     on,
     plan,
     seen,
+    t,
 )
 
 T = "2025-10-02T09:30:00Z"  # the rule book's example activity
@@ -195,6 +196,10 @@ def test_R8_invalid_plans_are_refused(provider, plan_name):
            "account": "default", "plan": plan_name}
     with pytest.raises(PolicyError, match="is not a"):
         engine.apply(bad)
+    with pytest.raises(PolicyError, match="is not a"):
+        engine.apply({**bad, "type": "chat.activity", "chat_id": "c1", "kind": "chat",
+                      "incognito": False})
+    assert engine.rows(t("2026-01-01")) == []  # nothing half-stored
 
 
 @pytest.mark.parametrize("events, as_of, expected", [
