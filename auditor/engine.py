@@ -222,6 +222,11 @@ class Engine:
             self._cache[key] = (acct.gen, verdict.valid_from, verdict.valid_until, verdict)
         return verdict
 
+    def verdict(self, key: ChatKey, as_of: datetime) -> Verdict | None:
+        """The chat's cached verdict: `.data` (the row, shared: read-only), `.first_activity`,
+        and `.valid_from`/`.valid_until`, the span of `as_of` for which it holds."""
+        return self._verdict(tuple(key), _utc(as_of), store=True)  # type: ignore[arg-type]
+
     def chat_row(self, key: ChatKey, as_of: datetime) -> dict[str, Any] | None:
         """The chat's report row as of `as_of` (a fresh dict), or None if it has no events."""
         verdict = self._verdict(tuple(key), _utc(as_of), store=True)  # type: ignore[arg-type]
