@@ -16,9 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 # The shape of CONTRACT section 1's `at`: a date, a time, optional fraction, a zone.
 RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+    re.ASCII,
 )
-PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+# Years a time may have: the engine adds years and months to them (R1), which must stay
+# within what a datetime holds.
+FIRST_YEAR, LAST_YEAR = 1970, 8999
 
 
 class TimeFormatError(ValueError):
@@ -50,17 +54,19 @@ def parse_rfc3339(text: str) -> datetime:
         zh, zm = int(zone[1:3]), int(zone[4:6])
         if zh > 23 or zm > 59:
             raise TimeFormatError(f"{text!r} has an impossible zone offset {zone}")
-        dt -= sign * timedelta(hours=zh, minutes=zm)
+        try:
+            dt -= sign * timedelta(hours=zh, minutes=zm)
+        except OverflowError:
+            raise TimeFormatError(f"{text!r} is out of range") from None
+    if not FIRST_YEAR <= dt.year <= LAST_YEAR:
+        raise TimeFormatError(f"{text!r} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
     return dt
 
 
 def parse_user_time(text: str) -> datetime:
     """A time given on the command line: RFC 3339, or a plain date meaning 00:00Z."""
     if PLAIN_DATE.match(text):
-        try:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
-            raise TimeFormatError(f"{text!r} is not a real date") from None
+        return parse_rfc3339(text + "T00:00:00Z")
     return parse_rfc3339(text)
 
 

@@ -43,6 +43,11 @@ BAD = [
     ("at hour 25", _with(at="2025-10-02T25:00:00Z"), "at", "real date"),
     ("at leap second", _with(at="2025-12-31T23:59:60Z"), "at", "real date"),
     ("at a number", _with(at=1759397400), "at", "string"),
+    ("at pushed past 9999 by its offset", _with(at="9999-12-31T23:59:59-01:00"), "at",
+     "out of range"),
+    ("at before 1970", _with(at="1969-12-31T23:59:59Z"), "at", "out of range"),
+    ("at in year 9000", _with(at="9000-01-01T00:00:00Z"), "at", "out of range"),
+    ("at with full-width digits", _with(at="２０２５-10-02T09:30:00Z"), "at", "RFC 3339"),
     ("unknown provider", _with(provider="copilot"), "provider", "one of"),
     ("empty account", _with(account=""), "account", "1 to 128"),
     ("huge account", _with(account="x" * 129), "account", "1 to 128"),
@@ -82,11 +87,15 @@ def test_bad_events_name_the_field(label: str, ev: dict[str, Any], field: str,
     assert info.value.to_json()["field"] == field
 
 
+REAL_DATE_ONLY = {"at 30 February", "at hour 25", "at leap second",
+                  "at pushed past 9999 by its offset", "at before 1970", "at in year 9000",
+                  "at with full-width digits"}
+
+
 @pytest.mark.parametrize(("label", "ev", "field", "phrase"),
                          [b for b in BAD if b[0] not in
-                          {"at 30 February", "at hour 25", "at leap second"}],
-                         ids=[b[0] for b in BAD if b[0] not in
-                              {"at 30 February", "at hour 25", "at leap second"}])
+                          REAL_DATE_ONLY],
+                         ids=[b[0] for b in BAD if b[0] not in REAL_DATE_ONLY])
 def test_the_published_schema_refuses_the_same(label: str, ev: dict[str, Any], field: str,
                                                phrase: str) -> None:
     # Real-date checks are beyond JSON Schema's pattern; everything else must agree.
