@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,31 @@ from auditor.report import build_report
 from auditor.times import utcnow
 
 
+@dataclass(frozen=True)
+class RowsSnapshot:
+    """Every chat's report row (in report order) as of `as_of`, and the span of time it holds.
+
+    Read-only: the rows are the engine's cached verdict data, shared, never copied.
+    """
+
+    as_of: datetime
+    rows: list[dict[str, Any]]
+    events: int
+    generation: int
+    valid_until: datetime | None
+
+    def holds(self, as_of: datetime, generation: int) -> bool:
+        return (generation == self.generation and self.as_of <= as_of
+                and (self.valid_until is None or as_of < self.valid_until))
+
+
 class LiveLedger:
     def __init__(self, ledger: Ledger, engine: Engine | None = None) -> None:
         self.ledger = ledger
         self.engine = engine or Engine()
         self._lock = threading.Lock()
+        self._generation = 0          # bumped whenever events reach the engine
+        self._snapshot: RowsSnapshot | None = None
         # (provider, chat_id) -> accounts: a badge lookup knows the chat, maybe not the label
         self._by_chat: dict[tuple[str, str], list[str]] = {}
         self._index(self.engine.apply_many(ledger.events()))
@@ -52,7 +73,64 @@ class LiveLedger:
         if result.events:
             with self._lock:
                 self._index(self.engine.apply_many(result.events))
+                self._generation += 1
         return result
+
+    def snapshot(self, *, as_of: datetime | None = None) -> RowsSnapshot:
+        """Every chat's row as of now (or `as_of`), unsigned, for the dashboard.
+
+        Kept until an event arrives or the first instant at which some chat's verdict
+        changes by itself (an expiry date passing, an event dated in the future), so a page
+        view with nothing new costs no evaluation. The verdicts themselves are cached per chat
+        in the engine, so after an event only the chats it touched are evaluated again.
+        """
+        as_of = as_of or utcnow()
+        for _attempt in range(3):
+            with self._lock:
+                snap = self._snapshot
+                if snap is not None and snap.holds(as_of, self._generation):
+                    return snap
+                generation = self._generation
+                keys = self.engine.chat_keys()
+            found: list[tuple[Any, ...]] = []
+            for start in range(0, len(keys), self._CHUNK):
+                with self._lock:
+                    if self._generation != generation:
+                        break
+                    self._evaluate(keys[start:start + self._CHUNK], as_of, found)
+            else:
+                with self._lock:
+                    if self._generation == generation:
+                        return self._keep(found, generation, as_of)
+        with self._lock:   # events keep arriving: build it in one go
+            found = []
+            self._evaluate(self.engine.chat_keys(), as_of, found)
+            return self._keep(found, self._generation, as_of)
+
+    # Chats evaluated per hold of the lock while building a snapshot, so a badge lookup
+    # waits for at most one chunk, not for a whole cold evaluation of every chat.
+    _CHUNK = 500
+
+    def _evaluate(self, keys: list[tuple[str, str, str]], as_of: datetime,
+                  found: list[tuple[Any, ...]]) -> None:
+        verdict_of = self.engine._verdict   # the per-chat verdict and its span of validity
+        for key in keys:
+            verdict = verdict_of(key, as_of, store=True)
+            if verdict is not None:
+                first = verdict.first_activity
+                found.append(((key[0], key[1], first is None, first or as_of, key[2]),
+                              verdict))
+
+    def _keep(self, found: list[tuple[Any, ...]], generation: int, as_of: datetime
+              ) -> RowsSnapshot:
+        found.sort(key=lambda pair: pair[0])
+        ends = [v.valid_until for _, v in found if v.valid_until is not None]
+        snap = RowsSnapshot(as_of=as_of, rows=[v.data for _, v in found],
+                            events=self.ledger.seq, generation=generation,
+                            valid_until=min(ends, default=None))
+        if self._snapshot is None or self._snapshot.as_of <= as_of:
+            self._snapshot = snap
+        return snap
 
     def chat_status(self, provider: str, chat_id: str, *, account: str | None = None,
                     as_of: datetime | None = None) -> dict[str, Any] | None:
@@ -74,6 +152,11 @@ class LiveLedger:
             return build_report(self.engine, keys=self.ledger.keys, events=self.ledger.seq,
                                 checkpoint=self.ledger.checkpoint_now(),
                                 as_of=as_of or utcnow())
+
+    def account_history(self, *, as_of: datetime | None = None) -> list[dict[str, Any]]:
+        """CONTRACT section 4's `accounts` (each account's consent and plan events), unsigned."""
+        with self._lock:
+            return self.engine.accounts(as_of or utcnow())
 
     def accounts(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -293,6 +293,41 @@ def _verify_report(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.ok else EXIT_PROBLEM
 
 
+def cmd_service(args: argparse.Namespace) -> int:
+    """Install, remove or show the service that starts the server at login."""
+    from server import service
+    try:
+        kind = service.platform_kind()
+    except service.ServiceError as exc:
+        raise UsageError(str(exc)) from None
+    home = Path.home()
+    if args.action == "status":
+        found = service.status(home=home, kind=kind)
+        print(f"{found.detail} ({found.path})")
+        from server.client import find_server
+        data, config = _dirs(args)
+        server = find_server(data, config)
+        if server is not None:
+            print(f"a server holds {data}: pid {server.pid}, http://127.0.0.1:{server.port}/")
+        return EXIT_OK
+    if args.action == "uninstall":
+        outcome = service.uninstall(home=home, kind=kind)
+    else:
+        data, config = _dirs(args)
+        command, workdir = service.serve_command(args.port)
+        spec = service.ServiceSpec(command=command, data_dir=data.expanduser().absolute(),
+                                   config_dir=config.expanduser().absolute(),
+                                   working_dir=workdir)
+        if _passphrase():
+            print("note: the service cannot type your passphrase; it is never written into "
+                  "the service's file, so a ledger with a passphrase will not open there",
+                  file=sys.stderr)
+        outcome = service.install(spec, home=home, kind=kind)
+    for line in outcome.lines:
+        print(line)
+    return EXIT_OK if outcome.ok else EXIT_USAGE
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build a sample ledger in a folder of its own and summarise it."""
     from auditor.demo import build_demo
@@ -390,6 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "check the ledger for tampering and name the first bad record")
     p.add_argument("report", metavar="REPORT", nargs="?",
                    help="a JSON or HTML report whose signature to check instead")
+
+    p = command("service", cmd_service,
+                "start the server at login: install, uninstall or show the systemd user "
+                "unit (Linux) or launchd agent (macOS)")
+    p.add_argument("action", choices=("install", "uninstall", "status"),
+                   help="install (and start), uninstall (stop and remove), or status")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"the port the service's server listens on (default {DEFAULT_PORT})")
 
     command("demo", cmd_demo,
             "build a sample ledger in a folder of its own (a new temporary one unless "
