@@ -3,20 +3,23 @@
 Start: open the ledger (the one writer), replay it once into the engine, bind 127.0.0.1,
 write `server-<ledger id>.json` (0600) in the config dir for the command line, print the
 address, a one-time dashboard login URL and `Pairing code: <code>`. Stop (SIGTERM or
-Ctrl-C): waitress finishes the requests in flight, then the ledger is fsynced, its
-checkpoint written, and the hand-over file removed.
+Ctrl-C): no new connections are accepted, the requests in flight finish and get their
+answers, then the ledger is fsynced, its checkpoint written, and the hand-over file
+removed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from auditor.keys import write_private_file
 from auditor.live import LiveLedger
@@ -42,6 +45,41 @@ def check_loopback(host: str) -> str:
         raise ServeError(f"{host} is not a loopback address; the server never listens "
                          "beyond this machine")
     return str(address)
+
+
+def run_until_stopped(server: Any, *, grace: float = 10.0) -> None:
+    """waitress's loop, until SIGTERM or Ctrl-C; then stop accepting connections, finish
+    the requests in flight and send their answers (at most `grace` seconds), and stop."""
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        server.pull_trigger()   # wake the loop
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    adj = server.adj
+
+    def step(timeout: float) -> None:
+        wasyncore.loop(timeout=timeout, map=server._map, use_poll=adj.asyncore_use_poll,
+                       count=1)
+
+    while not stopping.is_set():
+        step(adj.asyncore_loop_timeout)
+    server.accepting = False
+    dispatcher = server.task_dispatcher
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        busy = dispatcher.active_count or dispatcher.queue or any(
+            isinstance(ch, HTTPChannel) and (ch.requests or ch.total_outbufs_len)
+            for ch in list(server._map.values()))
+        if not busy:
+            break
+        step(0.05)
+    dispatcher.shutdown(timeout=1)
 
 
 def handover_path(config_dir: Path, ledger_id: str) -> Path:
@@ -77,12 +115,7 @@ def serve(data_dir: Path, config_dir: Path, *, port: int, host: str = "127.0.0.1
         print("Paste the pairing code into the extension's options page. Ctrl-C stops.",
               flush=True)
 
-        def stop(signum: int, frame: FrameType | None) -> None:
-            raise SystemExit(0)   # waitress finishes the requests in flight, then returns
-
-        signal.signal(signal.SIGTERM, stop)
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+        run_until_stopped(server)
     finally:
         try:
             handover.unlink(missing_ok=True)

@@ -152,3 +152,30 @@ def test_sigterm_during_posts_is_a_clean_stop(serve_factory: ServeFactory) -> No
     _check_offline(server, [traffic])
     server.start()
     _check_ledger_after_restart(server, token, [traffic])
+
+
+def test_sigterm_answers_the_batch_in_flight(serve_factory: ServeFactory) -> None:
+    server = serve_factory()
+    events = [make_event(chat_id=f"in-flight-{i}") for i in range(20_000)]   # ~1 s of work
+    body = json.dumps({"events": events}).encode()
+    answer: dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            answer["response"] = raw_request(server.port, "POST", "/api/v1/events", body=body,
+                                             headers={**bearer(server.cli_token),
+                                                      "Content-Type": "application/json"},
+                                             timeout=60)
+        except Exception as exc:  # the test reports it below
+            answer["error"] = exc
+
+    poster = threading.Thread(target=post)
+    poster.start()
+    time.sleep(0.3)            # the batch is being read or stored now
+    assert server.stop() == 0
+    poster.join(60)
+    assert "error" not in answer, answer.get("error")
+    assert answer["response"].status == 200
+    assert answer["response"].json()["stored"] == len(events)
+    server.start()
+    assert server.event_count() == len(events)
