@@ -53,7 +53,9 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 
 def login_page(message: str, status: int) -> Response:
     # Messages name commands in `backticks` for terminals; on a page, the words suffice.
-    return _page("login.html", status, message=message.replace("`", ""))
+    text = message.replace("`", "").strip()
+    text = text[:1].upper() + text[1:]
+    return _page("login.html", status, message=text if text.endswith(".") else text + ".")
 
 
 @route("/login", methods=["GET"], endpoint="login")

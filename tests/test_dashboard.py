@@ -282,6 +282,19 @@ def test_snapshot_is_reused_and_expires_with_the_rows(app: Flask) -> None:
     assert later.rows == live.engine.rows(expires + timedelta(seconds=1))
 
 
+def test_an_empty_ledger(data_dir: Path, config_dir: Path) -> None:
+    Ledger.open(data_dir, config_dir).close()
+    live = LiveLedger.open(data_dir, config_dir)
+    try:
+        app = create_app(ServerState(live=live, tokens=TokenStore(config_dir / "t.json")),
+                         port=PORT)
+        html = get(login(app), "/?training=yes&page=4").text
+        assert "0 chats" in html and "Nothing recorded yet" in html
+        assert "No chat matches" in html and "<table" not in html
+    finally:
+        live.close()
+
+
 # --- downloads ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt, media", [

@@ -102,6 +102,10 @@ def test_dashboard_login_filter_download_logout(server: ServeProcess, browser: A
     try:
         page = context.new_page()
         seen = _watch(page)
+        page.goto(server.base_url)                         # no session: the login page
+        assert "consent-ledger login" in page.inner_text("main")
+        page.screenshot(path=str(shots / "dashboard-login.png"))
+        seen["console"].clear()                            # its 401 is logged as an error
         page.goto(server.login_url)                        # the link `serve` printed
         assert page.url == server.base_url
         assert page.get_by_role("button", name="Log out").is_visible()
@@ -109,6 +113,10 @@ def test_dashboard_login_filter_download_logout(server: ServeProcess, browser: A
         assert page.locator("svg.band").count() == 4       # one setting timeline per account
         page.screenshot(path=str(shots / "dashboard-top.png"))
         page.screenshot(path=str(shots / "dashboard-full.png"), full_page=True)
+
+        page.set_viewport_size({"width": 420, "height": 900})   # a phone
+        page.screenshot(path=str(shots / "dashboard-narrow.png"))
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         # the hostile title is text, and nothing ran
         page.fill("#f-q", "onerror")
