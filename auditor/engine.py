@@ -31,8 +31,10 @@ from auditor.policy import COMMERCIAL, PolicyBook, default_book
 from auditor.times import format_time, parse_rfc3339
 from auditor.verdict import (
     ACTIVITY,
+    CODE_FLAG,
     DELETED,
     FEEDBACK,
+    INCOGNITO_FLAG,
     SEEN,
     AccountView,
     Verdict,
@@ -43,7 +45,7 @@ ChatKey = tuple[str, str, str]
 AccountKey = tuple[str, str]
 
 # One string object for each word events repeat (a chat's kind, a rating), not one per event.
-_WORDS = {word: word for word in ("chat", "code", "up", "down")}
+_WORDS = {word: word for word in ("up", "down")}
 _TYPES = {"chat.activity": ACTIVITY, "chat.feedback": FEEDBACK, "chat.seen": SEEN,
           "chat.deleted": DELETED}
 
@@ -69,7 +71,7 @@ class _Account:
     def __init__(self) -> None:
         self.consent: list[tuple[Any, ...]] = []  # (at, 0 if true else 1, id, value, source)
         self.plans: list[tuple[Any, ...]] = []    # (at, 0 if consumer else 1, id, plan)
-        self.chats: set[ChatKey] = set()
+        self.chats: list[ChatKey] = []  # each chat once: added when first seen
         self.gen = 0
         self.view: AccountView | None = None
         self.first: datetime | None = None
@@ -142,16 +144,18 @@ class Engine:
             items = self._chats.get(key)
             if items is None:
                 items = self._chats[key] = []
-                acct.chats.add(key)
+                acct.chats.append(key)
             if typ == ACTIVITY:
                 title = event.get("title")
                 if title is not None and items:
                     prev = items[-1]
                     if len(prev) > 3 and prev[3] == title:
                         title = prev[3]  # share one string between a chat's events
-                kind_ = event["kind"]
-                item: tuple[Any, ...] = (at, ACTIVITY, event["id"], title,
-                                         _WORDS.get(kind_, kind_), event["incognito"], plan)
+                flags = (CODE_FLAG if event["kind"] == "code" else 0) | (
+                    INCOGNITO_FLAG if event["incognito"] else 0)
+                item: tuple[Any, ...] = (
+                    (at, ACTIVITY, event["id"], title, flags) if plan is None
+                    else (at, ACTIVITY, event["id"], title, flags, plan))
             elif typ == FEEDBACK:
                 rating = event["rating"]
                 item = (at, FEEDBACK, event["id"], None, _WORDS.get(rating, rating))
@@ -196,7 +200,7 @@ class Engine:
             else:
                 accounts.add(key)  # type: ignore[arg-type]
         for acct_key in accounts:
-            touched |= self._accounts[acct_key].chats
+            touched.update(self._accounts[acct_key].chats)
         return touched
 
     # --- verdicts ---------------------------------------------------------------------------

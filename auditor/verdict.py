@@ -18,7 +18,10 @@ from auditor.times import format_time
 
 # Chat event tuples: (at, type, id, title, ...), sorted; the type orders events at one instant.
 ACTIVITY, FEEDBACK, SEEN, DELETED = 0, 1, 2, 3
-# activity: (at, ACTIVITY, id, title, kind, incognito, plan)
+CODE_FLAG, INCOGNITO_FLAG = 1, 2
+KINDS = ("chat", "code")
+# activity: (at, ACTIVITY, id, title, flags) or (..., flags, plan) when it carries its own
+#           plan; flags: 1 = kind code (else chat), 2 = incognito
 # feedback: (at, FEEDBACK, id, None, rating)
 # seen:     (at, SEEN, id, title, incognito)
 # deleted:  (at, DELETED, id)
@@ -26,7 +29,6 @@ ACTIVITY, FEEDBACK, SEEN, DELETED = 0, 1, 2, 3
 # How one activity was judged (R3).
 COMMERCIAL_PLAN, INCOGNITO, BEFORE, OFF, UNKNOWN, ON, ASSUMED_ON = range(7)
 
-_MAX_EVENT = (datetime.max.replace(tzinfo=UTC),)
 
 
 _DAYS: dict[int, str] = {}
@@ -291,7 +293,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
                     acct_verdict = UNKNOWN if acct_era.missing == "unknown" else ASSUMED_ON
                 else:
                     acct_verdict = ON if acct_setting[3] else OFF
-        own = a[6]
+        own = a[5] if len(a) > 5 else None
         if own is None:
             plan: str | None = acct_plan
         else:
@@ -303,11 +305,11 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         setting = era = None
         if plan is not None and plan_class[plan] == COMMERCIAL:
             verdict = COMMERCIAL_PLAN
-        elif a[5]:
+        elif a[4] & INCOGNITO_FLAG:
             verdict = INCOGNITO
         else:
             verdict, era, setting = acct_verdict, acct_era, acct_setting
-        if a[5]:
+        if a[4] & INCOGNITO_FLAG:
             incognito_last, incognito_plan = at, plan
         item = (a, verdict, era, plan, setting)
         judged.append(item)
@@ -547,7 +549,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             rules.add("R7")
             reasons.append(_R7_SEEN)
     else:
-        incognito = counts[INCOGNITO] == len(activities) or all(a[5] for a in activities)
+        incognito = all(a[4] & INCOGNITO_FLAG for a in activities)
     if deleted is None and not incognito:
         reasons.append(_R5_HISTORY)
 
@@ -557,7 +559,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         "account": key[1],
         "chat_id": key[2],
         "title": title_ev[3] if title_ev is not None else None,
-        "kind": kind_ev[4] if kind_ev is not None else None,
+        "kind": KINDS[kind_ev[4] & CODE_FLAG] if kind_ev is not None else None,
         "incognito": incognito,
         "first_activity": f(first_activity) if first_activity else None,
         "last_activity": f(activities[-1][0]) if activities else None,
@@ -624,7 +626,7 @@ def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: Account
 def _plan_at_deletion(policy: ProviderPolicy, judged: list[Any], account: AccountView,
                       deleted_at: datetime) -> str | None:
     """The plan in force at D: the last activity's own plan, else the account's at D."""
-    if judged and judged[-1][0][6] is not None:
-        return policy.canonical_plan(judged[-1][0][6])
+    if judged and len(judged[-1][0]) > 5:
+        return policy.canonical_plan(judged[-1][0][5])
     plan_ev = account.plan_at(deleted_at)
     return None if plan_ev is None else policy.canonical_plan(plan_ev[3])
