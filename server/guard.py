@@ -183,7 +183,12 @@ def install(app: Flask) -> None:
     @app.after_request
     def headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Pages say same-origin: with no-referrer Chromium sends `Origin: null` on the
+        # dashboard's own form posts, which the page rules would then refuse.
+        response.headers.setdefault(
+            "Referrer-Policy",
+            "no-referrer" if request.path.lower().lstrip("/").startswith("api")
+            else "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
         for name in list(response.headers.keys()):
             if name.lower().startswith("access-control-"):
