@@ -246,12 +246,17 @@ class Engine:
             return self._rows(_utc(as_of))
 
     def _rows(self, as_of: datetime) -> list[dict[str, Any]]:
-        found = []
+        # Order first (the sort's keys are freed before any row exists), then evaluate in that
+        # order: the peak holds the state and the rows, never the rows and their sort keys.
+        chats = self._chats
+        order = sorted((key for key, items in chats.items() if items[0][0] <= as_of),
+                       key=lambda key: _order(key, chats[key], as_of))
+        out = []
         cache = self._cache
         accounts = self._accounts
         book = self.book
         views: dict[AccountKey, tuple[_Account, AccountView]] = {}
-        for key, items in self._chats.items():
+        for key in order:
             acct_key = key[:2]
             pair = views.get(acct_key)  # type: ignore[call-overload]
             if pair is None:
@@ -260,17 +265,12 @@ class Engine:
             cached = cache.get(key)
             if cached is not None and cached[0] == pair[0].gen and cached[1] <= as_of and (
                     cached[2] is None or as_of < cached[2]):
-                verdict: Verdict | None = cached[3]
-                row = verdict.row()  # type: ignore[union-attr]
+                out.append(cached[3].row())
             else:
-                verdict = evaluate(book.policy(key[0]), key, items, pair[1], as_of)
-                if verdict is None:
-                    continue
-                row = verdict.data  # fresh: nobody else holds it
-            first = verdict.first_activity  # type: ignore[union-attr]
-            found.append(((key[0], key[1], first is None, first or as_of, key[2]), row))
-        found.sort(key=lambda pair: pair[0])
-        return [row for _, row in found]
+                verdict = evaluate(book.policy(key[0]), key, chats[key], pair[1], as_of)
+                if verdict is not None:
+                    out.append(verdict.data)  # fresh: nobody else holds it
+        return out
 
     def accounts(self, as_of: datetime) -> list[dict[str, Any]]:
         """CONTRACT section 4's `accounts`: each account's consent and plan events."""
@@ -312,6 +312,22 @@ class Engine:
 
     def __len__(self) -> int:
         return len(self._chats)
+
+
+def _order(key: ChatKey, items: list[tuple[Any, ...]], as_of: datetime) -> tuple[Any, ...]:
+    """A chat's place in the report: provider, account, first activity (none last), chat id.
+
+    The first activity is the first one at or before `as_of` and before any deletion (R4),
+    as in the chat's row.
+    """
+    first = None
+    for item in items:
+        if item[0] > as_of or item[1] == DELETED:
+            break
+        if item[1] == ACTIVITY:
+            first = item[0]
+            break
+    return (key[0], key[1], first is None, first or as_of, key[2])
 
 
 @contextmanager
