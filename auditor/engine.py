@@ -44,8 +44,8 @@ from auditor.verdict import (
 ChatKey = tuple[str, str, str]
 AccountKey = tuple[str, str]
 
-# One string object for each word events repeat (a chat's kind, a rating), not one per event.
-_WORDS = {word: word for word in ("up", "down")}
+# One string object for each word events repeat (a provider, a rating), not one per event.
+_WORDS = {word: word for word in ("up", "down", "claude", "chatgpt", "gemini")}
 _TYPES = {"chat.activity": ACTIVITY, "chat.feedback": FEEDBACK, "chat.seen": SEEN,
           "chat.deleted": DELETED}
 
@@ -127,7 +127,8 @@ class Engine:
     def _apply(self, event: Mapping[str, Any]) -> ChatKey | AccountKey:
         """Fold one event; return its chat key, or its account key for an account event."""
         provider = event["provider"]
-        account = event.get("account", DEFAULT_ACCOUNT)
+        provider = _WORDS.get(provider) or sys.intern(provider)
+        account = sys.intern(event.get("account", DEFAULT_ACCOUNT))
         at = parse_time(event["at"])
         kind = event["type"]
         acct_key = (provider, account)
