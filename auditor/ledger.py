@@ -138,7 +138,9 @@ class Scan:
     good_len: int = 0             # bytes up to the end of the last complete batch
     kids: set[str] = field(default_factory=set)
     hash_at: dict[int, str] = field(default_factory=dict)   # hashes asked for by seq
-    problem: LedgerCorruptError | None = None   # a bad line with good lines after it
+    framed_records: int = 0       # what the framing pass counted, unchecked
+    framed_head: str = ""
+    problem: LedgerCorruptError | None = None   # the first bad line
     tail: tuple[int, int, str] | None = None    # (first line, byte offset, why) set aside
 
 
@@ -152,86 +154,97 @@ def scan_ledger(path: Path, ledger_id: str, *, keys: LedgerKeys | None = None,
     return scan
 
 
-def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | None = None,
-                want_seqs: Iterable[int] = (), collect_kids: bool = False,
-                strict: bool = False) -> Iterator[tuple[int, Event]]:
-    """Read and check every line: sequence, chain, and (with keys) the ciphertext's
-    authentication; with `strict` (verify), also that each line is in its exact canonical
-    form. Yield `(seq, event)` for each record of a complete batch.
+_END_MARK = b'"end":true,'
 
-    A generator, so a ledger of any size is read in flat memory; `scan` is filled in as it
-    goes and is complete when the generator is exhausted. Without keys nothing is decrypted
-    and nothing is yielded.
+
+def frame_ledger(path: Path, scan: Scan) -> None:
+    """A cheap first pass: where the last complete batch ends, and what follows it.
+
+    Only line ends and the `end` marker are looked at (the checking pass then reads up to
+    `good_len` and stops, so it can hand out events at once without holding a batch back).
+    Lines past the last complete batch, or a last line without its end of line, are
+    crash debris: `scan.tail` says where they start.
     """
-    scan.head = genesis(ledger_id)
-    want = set(want_seqs)
-    aes = AESGCM(keys.data) if keys else None
-    pending: list[tuple[int, Event]] = []   # records of the batch not yet ended
-    pending_kids: list[str] = []
-    pending_hashes: dict[int, str] = {}
-    batch_start_line, batch_start_off = 1, 0
-    expected_seq, prev, offset = 1, scan.head, 0
+    offset = good_len = lines = good_lines = 0
+    last = b""
+    torn = False
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below; a missing file is an empty ledger
     except FileNotFoundError:
         return
     with fh:
-        for line_no, raw in enumerate(fh, start=1):
-            start = offset
+        for raw in fh:
+            lines += 1
             offset += len(raw)
-            problem = None
-            record = None
-            event = None
-            if not raw.endswith(b"\n"):
-                problem = "torn line (no end of line)"
+            if raw[-1:] != b"\n":
+                torn = True
+                break
+            if _END_MARK in raw:
+                good_len, good_lines, last = offset, lines, raw
+    scan.good_len = good_len
+    scan.framed_records = good_lines
+    if good_lines:
+        scan.framed_head = hashlib.sha256(last[:-1]).hexdigest()
+    if offset > good_len:
+        why = ("a torn last line (no end of line)" if torn and lines == good_lines + 1
+               else "a batch that never finished (the writer stopped mid-batch)")
+        scan.tail = (good_lines + 1, good_len, why)
+
+
+def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | None = None,
+                want_seqs: Iterable[int] = (), collect_kids: bool = False,
+                strict: bool = False) -> Iterator[tuple[int, Event]]:
+    """Read and check every line of the complete batches: sequence, chain, and (with keys)
+    the ciphertext's authentication; with `strict` (verify), also that each line is in its
+    exact canonical form. Yield `(seq, event)` for each record as it is checked.
+
+    A generator, so a ledger of any size is read in flat memory; `scan` is filled in as it
+    goes and is complete when the generator is exhausted. A bad line stops the reading and
+    is named in `scan.problem`. Without keys nothing is decrypted and nothing is yielded.
+    """
+    frame_ledger(path, scan)
+    scan.head = genesis(ledger_id)
+    if not scan.good_len:
+        return
+    want = set(want_seqs)
+    aes = AESGCM(keys.data) if keys else None
+    kids = scan.kids
+    good_len = scan.good_len
+    expected_seq, prev, offset, ended = 1, scan.head, 0, True
+    with open(path, "rb") as fh:
+        for raw in fh:
+            offset += len(raw)
+            body = raw[:-1]
+            try:
+                record = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                record = None
+                problem: str | None = "not a JSON record (edited or damaged)"
             else:
-                body = raw[:-1]
-                try:
-                    record = orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    problem = "not a JSON record (edited or damaged)"
-                if record is not None:
-                    problem = _check_record(record, body, expected_seq, prev, strict=strict)
-                if problem is None and aes is not None:
-                    event, problem = _open_record(aes, ledger_id, record, strict=strict)
+                problem = _check_record(record, body, expected_seq, prev, strict=strict)
+            event = None
+            if problem is None and aes is not None:
+                event, problem = _open_record(aes, ledger_id, record, strict=strict)
             if problem is not None:
-                _finish_bad_line(scan, fh, line_no, start, problem,
-                                 (batch_start_line, batch_start_off))
+                scan.problem = LedgerCorruptError(expected_seq, problem)
                 return
-            digest = hashlib.sha256(raw[:-1]).hexdigest()
+            digest = hashlib.sha256(body).hexdigest()
             if expected_seq in want:
-                pending_hashes[expected_seq] = digest
+                scan.hash_at[expected_seq] = digest
             if collect_kids:
-                pending_kids.append(record["kid"])
-            if event is not None:
-                pending.append((expected_seq, event))
+                kids.add(record["kid"])
+            ended = record["end"]
+            if ended:
+                scan.records, scan.head = expected_seq, digest
             prev = digest
+            if event is not None:
+                yield expected_seq, event
             expected_seq += 1
-            if record["end"]:
-                scan.records = expected_seq - 1
-                scan.head = digest
-                scan.good_len = offset
-                scan.hash_at.update(pending_hashes)
-                scan.kids.update(pending_kids)
-                yield from pending
-                pending.clear()
-                pending_kids.clear()
-                pending_hashes.clear()
-                batch_start_line, batch_start_off = line_no + 1, offset
-        if scan.good_len < offset:   # records with no `end`: an unfinished batch
-            scan.tail = (batch_start_line, batch_start_off,
-                         "a batch that never finished (the writer stopped mid-batch)")
-
-
-def _finish_bad_line(scan: Scan, fh: Any, line_no: int, start: int, problem: str,
-                     batch_start: tuple[int, int]) -> None:
-    """A bad line is crash debris only if nothing follows it; otherwise it is tampering."""
-    rest = fh.read(1)
-    if rest:
-        scan.problem = LedgerCorruptError(line_no, problem)
-    else:
-        first_line, first_off = batch_start if scan.good_len < start else (line_no, start)
-        scan.tail = (first_line, first_off, f"line {line_no}: {problem}")
+            if offset >= good_len:
+                break
+    if not ended or scan.records != scan.framed_records:
+        scan.problem = LedgerCorruptError(expected_seq - 1, "the batch marks do not match "
+                                                           "the lines (edited)")
 
 
 _RECORD_KEYS = frozenset({"seq", "prev", "kid", "end", "nonce", "ct"})
@@ -327,6 +340,7 @@ class Ledger:
         self._syncing = False
         self._epoch = 0
         self._checkpoint: Checkpoint | None = None
+        self._loaded_checkpoint = Checkpoint(0, self._head, "")
         self._persisted_seq = -1
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -381,12 +395,28 @@ class Ledger:
         if not verify_checkpoint(self.keys.public_key, cp):
             raise LedgerCorruptError(None, f"{HEAD_FILE}: the checkpoint's signature is not "
                                            "this ledger's key (head file edited)")
-        scan = scan_ledger(self.path, self.ledger_id, want_seqs=(cp.seq,), collect_kids=True)
-        check_against_checkpoint(scan, cp)
+        self._loaded_checkpoint = cp
+        if self.writable:
+            scan = scan_ledger(self.path, self.ledger_id, want_seqs=(cp.seq,),
+                               collect_kids=True)
+            check_against_checkpoint(scan, cp)
+            self._kids = scan.kids
+            self._seq, self._head = scan.records, scan.head
+        else:
+            # A reader checks the chain while it reads the events (`events`); until then it
+            # knows the size and head from the framing pass alone.
+            scan = Scan()
+            frame_ledger(self.path, scan)
+            if scan.framed_records < cp.seq:
+                raise LedgerCorruptError(
+                    scan.framed_records + 1,
+                    f"missing: the signed checkpoint covers {cp.seq} records but only "
+                    f"{scan.framed_records} are intact (records cut off or removed)")
+            self._seq = scan.framed_records
+            self._head = scan.framed_head or genesis(self.ledger_id)
         if scan.tail is not None:
             self._set_aside(scan)
-        self._kids = scan.kids
-        self._seq, self._head, self._len = scan.records, scan.head, scan.good_len
+        self._len = scan.good_len
         self._written = self._synced = (self._seq, self._head)
         self._checkpoint = cp
         self._persisted_seq = cp.seq
@@ -609,10 +639,14 @@ class Ledger:
     def events(self) -> Iterator[Event]:
         """Every stored event, decrypted, in ledger order (lazily: memory stays flat)."""
         scan = Scan()
-        for _seq, event in iter_ledger(self.path, self.ledger_id, scan, keys=self.keys):
+        cp = self._loaded_checkpoint
+        for _seq, event in iter_ledger(self.path, self.ledger_id, scan, keys=self.keys,
+                                       want_seqs=(cp.seq,)):
             yield event
-        if scan.problem is not None:
-            raise scan.problem
+        check_against_checkpoint(scan, cp)
+        if not self.writable:
+            self._seq, self._head = scan.records, scan.head
+            self._written = self._synced = (self._seq, self._head)
 
 
 def check_against_checkpoint(scan: Scan, cp: Checkpoint) -> None:

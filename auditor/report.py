@@ -40,8 +40,11 @@ class ReportError(ValueError):
 
 
 def canonical(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    """CONTRACT section 4's canonical form. The contract states it as Python's
+    `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`; orjson with
+    sorted keys writes the same bytes for a report (strings, integers, booleans, nulls: a
+    property test checks both agree) several times faster."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
 def build_report(engine: Engine, *, keys: LedgerKeys, events: int, checkpoint: Checkpoint,

@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditor.audit import audit_ledger
 from auditor.demo import demo_events
@@ -183,3 +185,17 @@ def test_verify_an_html_report_and_catch_an_edited_page(demo_ledger: Ledger,
     out.write_text(page.replace(title, "Nothing to see here", 1))
     edited = cli("verify", str(out))
     assert edited.returncode == 1 and "visible page differs" in edited.stdout
+
+
+_leaf = (st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+         | st.text(alphabet=st.characters(exclude_categories=("Cs",))))
+_report_like = st.recursive(_leaf, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=6), kids,
+    max_size=4), max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.dictionaries(st.text(max_size=6), _report_like, max_size=5))
+def test_canonical_is_exactly_the_contract_rule(body: dict[str, Any]) -> None:
+    rule = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(body) == rule.encode("utf-8")
