@@ -144,7 +144,7 @@ class Copy:
     @property
     def basis_text(self) -> str:
         """The basis without its rule id: "last activity in a window + 5 years"."""
-        return self.basis.split(": ", 1)[1]
+        return self.basis[len(self.rule) + 2:]
 
     def applies_to(self, at: datetime) -> bool:
         return (self.start is None or at >= self.start) and (self.end is None or at < self.end)

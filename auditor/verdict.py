@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from auditor.policy import COMMERCIAL, ProviderPolicy
@@ -51,7 +52,9 @@ def fmt(dt: datetime) -> str:
     return day + clock
 
 
+@lru_cache(maxsize=1024)
 def _n(count: int, word: str) -> str:
+    """"1 activity", "3 activities"."""
     if count == 1:
         return f"1 {word}"
     return f"{count} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
@@ -181,7 +184,6 @@ _R5_HISTORY = ("R5: not deleted: the chat stays in your own history until you de
                "whatever expires_at says")
 _R7_SEEN = "R7: only opened, never written in (chat.seen): not eligible"
 _NO_PLAN: dict[str, str] = {}
-_ELIGIBLE = (ON, ASSUMED_ON)
 
 
 _ASSUMED: dict[tuple[str, str], str] = {}
@@ -193,6 +195,14 @@ def _assumed_note(rule: str, what: str) -> str:
     if note is None:
         note = _ASSUMED[(rule, what)] = f"{rule}: ASSUMED: {what}"
     return note
+
+
+@lru_cache(maxsize=256)
+def _no_end_basis(rule: str, deleted: bool) -> str:
+    """The basis when no copy has an end date (one shared string per rule)."""
+    if deleted:
+        return f"{rule}: no end date is published for this chat's copies"
+    return f"{rule}: no end date; kept until you delete it"
 
 
 def _no_plan_note(policy: ProviderPolicy) -> str:
@@ -455,8 +465,10 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             if copy.ends_on_delete and deleted_at is not None:
                 continue
             if copy.anchor == "last_eligible_activity":
-                last_on = max((lasts[v][0][0] for v in _ELIGIBLE if counts[v]), default=None)
-                anchor = last_on
+                on, assumed_on = lasts[ON], lasts[ASSUMED_ON]
+                if on is None or (assumed_on is not None and assumed_on[0][0] > on[0][0]):
+                    on = assumed_on
+                anchor = on[0][0] if on is not None else None
             else:  # last_activity_in_window; unknown activities reckoned as if on (A10)
                 anchor = lasts[UNKNOWN][0][0] if counts[UNKNOWN] else None
                 if has_activity_window:
@@ -464,15 +476,20 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
                         if anchor is not None and a[0] <= anchor:
                             break
                         t = a[0]
-                        if any(w[0] <= t and (w[1] is None or t < w[1]) for w in merged):
-                            anchor = t
+                        for w in merged:
+                            if w[0] <= t and (w[1] is None or t < w[1]):
+                                anchor = t
+                                break
+                        if anchor == t:
                             break
         else:  # feedback: each one
             for fb in feedback:
-                if copy.applies_to(fb[0]):
+                if (copy.start is None or fb[0] >= copy.start) and (
+                        copy.end is None or fb[0] < copy.end):
                     candidates.append((copy.duration.after(fb[0]), copy, fb[0]))
             continue
-        if anchor is not None and copy.applies_to(anchor):
+        if anchor is not None and (copy.start is None or anchor >= copy.start) and (
+                copy.end is None or anchor < copy.end):
             candidates.append((copy.duration.after(anchor), copy, anchor))
 
     expires_at: datetime | None = None
@@ -489,19 +506,16 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             break
     if basis is None:
         if candidates:
-            best = candidates[0]
-            for c in candidates:
-                if c[0] > best[0]:
-                    best = c
-            expires_at = best[0]
-            basis = best[1].basis
-            done: set[int] = set()
             if len(candidates) > 1:
+                # Latest first; among equal dates the data file's order (a stable sort).
                 candidates.sort(key=lambda c: c[0], reverse=True)
+            expires_at = candidates[0][0]
+            basis = candidates[0][1].basis
+            done: list[Any] = []
             for end, copy, anchor in candidates:
-                if id(copy) in done:
-                    continue
-                done.add(id(copy))
+                if copy in done:
+                    continue  # one reason per copy: its latest date
+                done.append(copy)
                 rules.add(copy.rule)
                 reasons.append(f"{copy.rule}: kept until {f(end)}: {copy.basis_text} (from "
                                f"{f(anchor)}){'; ASSUMED' if copy.assumed else ''}")
@@ -516,10 +530,7 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             else:
                 rule = policy.kept_consumer_rule
             rules.add(rule)
-            if deleted_at is not None:
-                basis = f"{rule}: no end date is published for this chat's copies"
-            else:
-                basis = f"{rule}: no end date; kept until you delete it"
+            basis = _no_end_basis(rule, deleted_at is not None)
             reasons.append(basis)
 
     expired = expires_at is not None and expires_at <= as_of
