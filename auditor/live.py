@@ -9,6 +9,7 @@ in which concurrent batches reach it does not matter.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class LiveLedger:
         # (provider, chat_id) -> accounts: a badge lookup knows the chat, maybe not the label
         self._by_chat: dict[tuple[str, str], list[str]] = {}
         self._index(self.engine.apply_many(ledger.events()))
+        # The replayed state lives as long as the server: keep the collector from walking
+        # it again and again (single lookups otherwise pause for hundreds of ms).
+        gc.freeze()
 
     @classmethod
     def open(cls, data_dir: Path, config_dir: Path, *, passphrase: str | None = None
@@ -113,9 +117,9 @@ class LiveLedger:
 
     def _evaluate(self, keys: list[tuple[str, str, str]], as_of: datetime,
                   found: list[tuple[Any, ...]]) -> None:
-        verdict_of = self.engine._verdict   # the per-chat verdict and its span of validity
+        verdict_of = self.engine.verdict   # the per-chat verdict and its span of validity
         for key in keys:
-            verdict = verdict_of(key, as_of, store=True)
+            verdict = verdict_of(key, as_of)
             if verdict is not None:
                 first = verdict.first_activity
                 found.append(((key[0], key[1], first is None, first or as_of, key[2]),
