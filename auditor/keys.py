@@ -59,9 +59,14 @@ class LedgerKeys:
         return cls(ledger_id, AESGCM.generate_key(256), secrets.token_bytes(32),
                    secrets.token_bytes(32), secrets.token_bytes(32))
 
+    def __post_init__(self) -> None:
+        # Made once: a signature per acknowledged batch should not rebuild the key.
+        object.__setattr__(self, "_signer",
+                           Ed25519PrivateKey.from_private_bytes(self.signing_seed))
+
     @property
     def signing_key(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(self.signing_seed)
+        return self._signer  # type: ignore[attr-defined, no-any-return]
 
     @property
     def public_key(self) -> Ed25519PublicKey:
