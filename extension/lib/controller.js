@@ -18,7 +18,10 @@ import { classifySender } from './senders.js';
 import { DEFAULT_SERVER, LedgerServer, Refused, Unreachable, parseServerAddress } from './server.js';
 
 export const BATCH = 200;
-const TRUST_MS = 30_000; // a verified hello is trusted this long, within one worker's life
+// A verified hello covers only the calls made right after it: another process can take the
+// port the moment the server stops, so every delivery and status check proves the key anew
+// (SECURITY row 11; a 30 s grace here once sent the token to a port squatter).
+const TRUST_MS = 0;
 const CLOCK_SKEW_MS = 24 * 3600_000; // an observation's `at` further off than this is replaced by now
 const MAX_REJECTED = 50;
 const CONTENT_TYPES = new Set(['cl/page', 'cl/sent', 'cl/deleted', 'cl/feedback', 'cl/account']);

@@ -189,6 +189,19 @@ describe('background: delivery', () => {
     assert.equal((await s.local.get('outbox')).length, 1);
   });
 
+  it('proves the key again before each delivery: a server swapped right after a good hello gets no token', async () => {
+    const { c, server } = await setup();
+    await c.onMessage({ type: 'cl/sent', provider: 'claude', account_id: ACCOUNT, chat_id: UUID, incognito: false }, content(`https://claude.ai/chat/${UUID}`));
+    await c.flush();
+    assert.equal(server.events.size, 1); // delivered after a verified hello
+    server.impostor = true; // another process took the port at once
+    const mark = server.requests.length;
+    await c.onMessage({ type: 'cl/feedback', provider: 'claude', account_id: ACCOUNT, chat_id: UUID, rating: 'up' }, content(`https://claude.ai/chat/${UUID}`));
+    await c.flush({ force: true });
+    assert.ok(!server.requests.slice(mark).some((r) => r.headers.Authorization), 'no request carried the token');
+    assert.equal(server.events.size, 1);
+  });
+
   it('drops an event the server calls invalid (400 with its index) and delivers the rest', async () => {
     const { c, server, s } = await setup();
     server.down = true;
