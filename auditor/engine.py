@@ -64,9 +64,10 @@ def parse_time(text: str) -> datetime:
 
 
 class _Account:
-    """One (provider, account): its consent and plan events, its chats, and counters."""
+    """One (provider, account): its consent and plan events and its chats. Its first and last
+    event times and its event count are worked out when asked (`Engine._stats`)."""
 
-    __slots__ = ("chats", "consent", "count", "first", "gen", "last", "plans", "view")
+    __slots__ = ("chats", "consent", "gen", "plans", "view")
 
     def __init__(self) -> None:
         self.consent: list[tuple[Any, ...]] = []  # (at, 0 if true else 1, id, value, source)
@@ -74,16 +75,6 @@ class _Account:
         self.chats: list[ChatKey] = []  # each chat once: added when first seen
         self.gen = 0
         self.view: AccountView | None = None
-        self.first: datetime | None = None
-        self.last: datetime | None = None
-        self.count = 0
-
-    def saw(self, at: datetime) -> None:
-        self.count += 1
-        if self.first is None or at < self.first:
-            self.first = at
-        if self.last is None or at > self.last:
-            self.last = at
 
 
 def _insert(items: list[tuple[Any, ...]], item: tuple[Any, ...]) -> bool:
@@ -119,90 +110,128 @@ class Engine:
     def apply(self, event: Mapping[str, Any]) -> set[ChatKey]:
         """Fold one validated event; return the chat keys whose verdict may have changed
         (for a consent or plan event: every chat of the account)."""
-        key = self._apply(event)
-        if len(key) == 3:
-            return {key}  # type: ignore[arg-type]
-        return set(self._accounts[key].chats)  # type: ignore[index]
-
-    def _apply(self, event: Mapping[str, Any]) -> ChatKey | AccountKey:
-        """Fold one event; return its chat key, or its account key for an account event."""
-        provider = event["provider"]
-        provider = _WORDS.get(provider) or sys.intern(provider)
-        account = sys.intern(event.get("account", DEFAULT_ACCOUNT))
-        at = parse_time(event["at"])
-        kind = event["type"]
-        acct_key = (provider, account)
-        acct = self._accounts.get(acct_key)
-        if acct is None:
-            acct = self._accounts[acct_key] = _Account()
-        typ = _TYPES.get(kind)
-        if typ is not None:
-            plan = event.get("plan") if typ == ACTIVITY else None
-            if plan is not None:
-                self.book.plan_class(provider, plan)  # R8: refuse an unknown plan, first
-                plan = sys.intern(plan)
-            key = (provider, account, event["chat_id"])
-            items = self._chats.get(key)
-            if items is None:
-                items = self._chats[key] = []
-                acct.chats.append(key)
-            if typ == ACTIVITY:
-                title = event.get("title")
-                if title is not None and items:
-                    prev = items[-1]
-                    if len(prev) > 3 and prev[3] == title:
-                        title = prev[3]  # share one string between a chat's events
-                flags = (CODE_FLAG if event["kind"] == "code" else 0) | (
-                    INCOGNITO_FLAG if event["incognito"] else 0)
-                item: tuple[Any, ...] = (
-                    (at, ACTIVITY, event["id"], title, flags) if plan is None
-                    else (at, ACTIVITY, event["id"], title, flags, plan))
-            elif typ == FEEDBACK:
-                rating = event["rating"]
-                item = (at, FEEDBACK, event["id"], None, _WORDS.get(rating, rating))
-            elif typ == SEEN:
-                item = (at, SEEN, event["id"], event.get("title"), event.get("incognito"))
-            else:
-                item = (at, DELETED, event["id"])
-            if _insert(items, item):
-                acct.saw(at)
-                self._cache.pop(key, None)
-            return key
-        if kind == "consent.set":
-            value = event["value"]
-            item = (at, 0 if value else 1, event["id"], value, sys.intern(event["source"]))
-            target = acct.consent
-        elif kind == "plan.set":
-            plan = event["plan"]
-            rank = 1 if self.book.plan_class(provider, plan) == COMMERCIAL else 0
-            item = (at, rank, event["id"], sys.intern(plan))
-            target = acct.plans
-        else:
-            raise ValueError(f"unknown event type {kind!r}")
-        if _insert(target, item):
-            acct.saw(at)
-            acct.gen += 1
-            acct.view = None
-        return acct_key
+        touched: set[ChatKey] = set()
+        accounts: set[AccountKey] = set()
+        self._fold((event,), touched, accounts)
+        for acct_key in accounts:
+            return set(self._accounts[acct_key].chats)
+        return touched
 
     def apply_many(self, events: Iterable[Mapping[str, Any]]) -> set[ChatKey]:
         """Fold many events; return every chat key touched."""
-        with _no_gc():
-            return self._apply_many(events)
-
-    def _apply_many(self, events: Iterable[Mapping[str, Any]]) -> set[ChatKey]:
         touched: set[ChatKey] = set()
         accounts: set[AccountKey] = set()
-        apply = self._apply
-        for event in events:
-            key = apply(event)
-            if len(key) == 3:
-                touched.add(key)  # type: ignore[arg-type]
-            else:
-                accounts.add(key)  # type: ignore[arg-type]
+        with _no_gc():
+            self._fold(events, touched, accounts)
         for acct_key in accounts:
             touched.update(self._accounts[acct_key].chats)
         return touched
+
+    def _fold(self, events: Iterable[Mapping[str, Any]], touched: set[ChatKey],
+              touched_accounts: set[AccountKey]) -> None:
+        """Fold events, adding each one's chat key to `touched` (an account event's account
+        key to `touched_accounts`). One loop with its lookups in locals: a replay runs it
+        for every stored event."""
+        chats = self._chats
+        accounts = self._accounts
+        cache = self._cache
+        plan_class = self.book.plan_class
+        words = _WORDS
+        types = _TYPES
+        intern = sys.intern
+        fromisoformat = datetime.fromisoformat
+        utc = UTC
+        # raw provider -> raw account -> (account, provider, account label, account key):
+        # the interned names and the account looked up once per call, not once per event.
+        seen: dict[str, dict[str, tuple[_Account, str, str, AccountKey]]] = {}
+        for event in events:
+            provider = event["provider"]
+            by_label = seen.get(provider)
+            if by_label is None:
+                by_label = seen[provider] = {}
+            label = event.get("account", DEFAULT_ACCOUNT)
+            known = by_label.get(label)
+            if known is None:
+                name = words.get(provider) or intern(provider)
+                acct_key = (name, intern(label))
+                acct = accounts.get(acct_key)
+                if acct is None:
+                    acct = accounts[acct_key] = _Account()
+                known = by_label[label] = (acct, name, acct_key[1], acct_key)
+            acct, provider, account, acct_key = known
+            text = event["at"]
+            try:
+                at = fromisoformat(text)
+            except (TypeError, ValueError):
+                at = parse_rfc3339(text)
+            else:
+                if at.tzinfo is not utc:
+                    at = parse_time(text)
+            kind = event["type"]
+            typ = types.get(kind)
+            if typ is not None:
+                plan = event.get("plan") if typ == ACTIVITY else None
+                if plan is not None:
+                    plan_class(provider, plan)  # R8: refuse an unknown plan, first
+                    plan = intern(plan)
+                key = (provider, account, event["chat_id"])
+                items = chats.get(key)
+                if items is None:
+                    items = chats[key] = []
+                    acct.chats.append(key)
+                if typ == ACTIVITY:
+                    title = event.get("title")
+                    if title is not None and items:
+                        prev = items[-1]
+                        if len(prev) > 3 and prev[3] == title:
+                            title = prev[3]  # share one string between a chat's events
+                    flags = (CODE_FLAG if event["kind"] == "code" else 0) | (
+                        INCOGNITO_FLAG if event["incognito"] else 0)
+                    item: tuple[Any, ...] = (
+                        (at, ACTIVITY, event["id"], title, flags) if plan is None
+                        else (at, ACTIVITY, event["id"], title, flags, plan))
+                elif typ == FEEDBACK:
+                    rating = event["rating"]
+                    item = (at, FEEDBACK, event["id"], None, words.get(rating, rating))
+                elif typ == SEEN:
+                    item = (at, SEEN, event["id"], event.get("title"), event.get("incognito"))
+                else:
+                    item = (at, DELETED, event["id"])
+                # Sorted by content; the common case, a later event, appends.
+                if not items or items[-1][0] < at:
+                    items.append(item)
+                    if cache:
+                        cache.pop(key, None)
+                elif _insert(items, item) and cache:
+                    cache.pop(key, None)
+                touched.add(key)
+                continue
+            if kind == "consent.set":
+                value = event["value"]
+                item = (at, 0 if value else 1, event["id"], value, intern(event["source"]))
+                target = acct.consent
+            elif kind == "plan.set":
+                plan = event["plan"]
+                rank = 1 if plan_class(provider, plan) == COMMERCIAL else 0
+                item = (at, rank, event["id"], intern(plan))
+                target = acct.plans
+            else:
+                raise ValueError(f"unknown event type {kind!r}")
+            if _insert(target, item):
+                acct.gen += 1
+                acct.view = None
+            touched_accounts.add(acct_key)
+
+    def _stats(self, acct: _Account) -> tuple[datetime | None, datetime | None, int]:
+        """An account's first and last event times and its event count (each kept event
+        once), from its sorted lists."""
+        chats = self._chats
+        lists = [items for key in acct.chats if (items := chats[key])]
+        lists += [items for items in (acct.consent, acct.plans) if items]
+        if not lists:
+            return None, None, 0
+        return (min(items[0][0] for items in lists), max(items[-1][0] for items in lists),
+                sum(map(len, lists)))
 
     # --- verdicts ---------------------------------------------------------------------------
 
@@ -278,7 +307,8 @@ class Engine:
         as_of = _utc(as_of)
         out = []
         for (provider, account), acct in sorted(self._accounts.items()):
-            if acct.first is None or acct.first > as_of:
+            first = self._stats(acct)[0]
+            if first is None or first > as_of:
                 continue
             consent = [{"at": format_time(at), "value": value, "source": source}
                        for at, _rank, _id, value, source in acct.consent if at <= as_of]
@@ -302,11 +332,14 @@ class Engine:
 
     def account_labels(self) -> list[dict[str, Any]]:
         """Each (provider, account) the engine knows, with its first and last event times."""
-        return [{"provider": provider, "account": account,
-                 "first_event": format_time(acct.first), "last_event": format_time(acct.last),
-                 "events": acct.count}
-                for (provider, account), acct in sorted(self._accounts.items())
-                if acct.first is not None and acct.last is not None]
+        out = []
+        for (provider, account), acct in sorted(self._accounts.items()):
+            first, last, count = self._stats(acct)
+            if first is not None and last is not None:
+                out.append({"provider": provider, "account": account,
+                            "first_event": format_time(first), "last_event": format_time(last),
+                            "events": count})
+        return out
 
     def chat_keys(self) -> list[ChatKey]:
         return list(self._chats)
