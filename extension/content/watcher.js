@@ -327,8 +327,12 @@
       const t = ev.target;
       if (!t || t.nodeType !== 1) return;
       const a = this.adapter;
-      this.incognitoStale = true; // a click may have switched temporary chat on or off
-      if (a.isSendButton(t)) this.intentAt = this.now();
+      const sending = a.isSendButton(t);
+      // A click may have switched temporary chat on or off, so the marker is read again at the
+      // next send; not after a click in the message box or on send, which switch nothing: that
+      // read is a whole-page query (~8 ms on a 500-message chat) and would land on every send.
+      if (!sending && !a.isComposer(t)) this.incognitoStale = true;
+      if (sending) this.intentAt = this.now();
       const rating = a.feedbackRating(t);
       if (rating && this.currentChatId()) {
         this.emit({ type: 'cl/feedback', chat_id: this.currentChatId(), rating, at: new Date(this.now()).toISOString() });

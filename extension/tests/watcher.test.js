@@ -142,6 +142,25 @@ describe('ChatWatcher', () => {
     assert.ok(ADAPTERS.chatgpt.isChatId(sends[0].chat_id));
   });
 
+  it('reads the incognito marker again after other clicks, not after clicks in the message box or on send', async () => {
+    const body = `${SYNTH_CLAUDE(2)}<button aria-label="Send message">Send</button><button id="ghost">Incognito</button>`;
+    const { document, watcher } = setup({ body });
+    const reads = [];
+    watcher.adapter = { ...ADAPTERS.claude, incognito: (url, doc) => { reads.push(url); return ADAPTERS.claude.incognito(url, doc); } };
+    watcher.start();
+    const click = (el) => watcher.onClick({ target: el });
+    watcher.currentIncognito();
+    const before = reads.length;
+    click(document.querySelector('[data-testid="chat-input"]'));
+    click(document.querySelector('button[aria-label="Send message"]'));
+    watcher.currentIncognito();
+    assert.equal(reads.length, before, 'no re-read after clicks on the composer and send');
+    click(document.getElementById('ghost'));
+    document.body.insertAdjacentHTML('beforeend', '<div data-testid="incognito-chat-label">Incognito chat</div>'); // test scaffolding
+    assert.equal(watcher.currentIncognito(), true);
+    assert.equal(reads.length, before + 1);
+  });
+
   it('an incognito claude chat stays incognito after its URL changes to /chat/<id>', async () => {
     const { document, win, watcher, of } = setup({ body: SYNTH_CLAUDE(0), url: 'https://claude.ai/new?incognito' });
     watcher.start();
