@@ -39,6 +39,7 @@ from auditor.verdict import (
     AccountView,
     Verdict,
     evaluate,
+    evaluate_row,
 )
 
 ChatKey = tuple[str, str, str]
@@ -285,21 +286,23 @@ class Engine:
         cache = self._cache
         accounts = self._accounts
         book = self.book
-        views: dict[AccountKey, tuple[_Account, AccountView]] = {}
+        # The chats come grouped by account: its state and policy are looked up once.
+        acct_key: AccountKey | None = None
+        acct = view = policy = None
         for key in order:
-            acct_key = key[:2]
-            pair = views.get(acct_key)  # type: ignore[call-overload]
-            if pair is None:
-                acct = accounts[acct_key]  # type: ignore[index]
-                pair = views[acct_key] = (acct, self._view(acct, key[0]))  # type: ignore[index]
-            cached = cache.get(key)
-            if cached is not None and cached[0] == pair[0].gen and cached[1] <= as_of and (
+            if key[:2] != acct_key:
+                acct_key = key[:2]
+                acct = accounts[acct_key]
+                view = self._view(acct, key[0])
+                policy = book.policy(key[0])
+            cached = cache.get(key) if cache else None
+            if cached is not None and cached[0] == acct.gen and cached[1] <= as_of and (
                     cached[2] is None or as_of < cached[2]):
                 out.append(cached[3].row())
             else:
-                verdict = evaluate(book.policy(key[0]), key, chats[key], pair[1], as_of)
-                if verdict is not None:
-                    out.append(verdict.data)  # fresh: nobody else holds it
+                row = evaluate_row(policy, key, chats[key], view, as_of)
+                if row is not None:
+                    out.append(row)  # fresh: nobody else holds it
         return out
 
     def accounts(self, as_of: datetime) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from auditor.policy import COMMERCIAL, ProviderPolicy
@@ -32,24 +33,22 @@ COMMERCIAL_PLAN, INCOGNITO, BEFORE, OFF, UNKNOWN, ON, ASSUMED_ON = range(7)
 
 
 
+_first = itemgetter(0)
 _DAYS: dict[int, str] = {}
-_TIMES_OF_DAY: dict[int, str] = {}  # at most 86,400 short strings
+_HOURS_MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECONDS = [f"{s:02d}Z" for s in range(60)]
 
 
 def fmt(dt: datetime) -> str:
     """auditor.times.format_time, with a fast path for whole-second UTC times (a report
-    formats several times per chat; the day and the time of day are each formatted once)."""
+    formats several times per chat): each day formatted once, hours and minutes, and
+    seconds, from small tables."""
     if dt.microsecond or dt.tzinfo is not UTC:
         return format_time(dt)
-    ordinal = dt.toordinal()
-    day = _DAYS.get(ordinal)
+    day = _DAYS.get(dt.toordinal())
     if day is None:
-        day = _DAYS[ordinal] = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
-    second = dt.hour * 3600 + dt.minute * 60 + dt.second
-    clock = _TIMES_OF_DAY.get(second)
-    if clock is None:
-        clock = _TIMES_OF_DAY[second] = f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
-    return day + clock
+        day = _DAYS[dt.toordinal()] = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
+    return f"{day}{_HOURS_MINUTES[dt.hour * 60 + dt.minute]}{_SECONDS[dt.second]}"
 
 
 @lru_cache(maxsize=1024)
@@ -64,8 +63,8 @@ class AccountView:
     """An account's consent and plan timelines, compressed to one state per instant (R2)."""
 
     __slots__ = ("bounds", "consent_states", "consent_times", "event_times", "notes",
-                 "plan_states",
-                 "plan_times", "switch_off_times", "switch_offs", "texts")
+                 "plan_states", "plan_times", "segment_policy", "segments", "switch_off_times",
+                 "switch_offs", "texts")
 
     def __init__(self, consent: list[tuple[Any, ...]], plans: list[tuple[Any, ...]],
                  boundaries: tuple[datetime, ...] = ()) -> None:
@@ -97,6 +96,63 @@ class AccountView:
         self.texts: dict[datetime, str] = {at: fmt(at) for at in self.event_times}
         # Instants where the plan, the setting or the provider's training era may change.
         self.bounds = sorted({*self.event_times, *boundaries})
+        # Between two bounds all is one: per segment (bisect_right(bounds, at)), the account's
+        # state as `segment` works it out, filled as activities reach it.
+        self.segments: list[Segment | None] = []
+        self.segment_policy: ProviderPolicy | None = None
+
+    def segment_table(self, policy: ProviderPolicy) -> list[Segment | None]:
+        """The per-segment states for `policy` (a fresh table if the policy is another)."""
+        if self.segment_policy is not policy:
+            self.segment_policy = policy
+            self.segments = [None] * (len(self.bounds) + 1)
+        return self.segments
+
+    def segment(self, policy: ProviderPolicy, seg: int, at: datetime) -> Segment:
+        """The account's state for an activity at `at`, in segment `seg` (see `Segment`).
+
+        Every instant of a segment gives the same state: the plan, setting and switch-off
+        times and the era edges are all among the bounds."""
+        state = Segment()
+        plan_ev = self.plan_at(at)
+        if plan_ev is None:
+            state.note_key, state.note, plan = None, _no_plan_note(policy), None
+        else:
+            state.note_key, state.note = plan_ev[2], self.plan_note(policy, plan_ev)
+            plan = policy.canonical_plan(plan_ev[3])
+        state.plan = plan
+        state.commercial = plan is not None and policy.plan_class[plan] == COMMERCIAL
+        state.era = era = policy.era_at(at)
+        setting = None
+        if era is None or era.eligible == "never":
+            verdict = BEFORE
+        else:
+            setting = self.setting_at(at)
+            if setting is None:
+                verdict = UNKNOWN if era.missing == "unknown" else ASSUMED_ON
+            else:
+                verdict = ON if setting[3] else OFF
+        state.setting, state.verdict = setting, verdict
+        state.opens = state.opens_end = state.setting_note = state.off = state.off_note = None
+        if verdict in (ON, ASSUMED_ON):
+            assert era is not None
+            if setting is not None:
+                state.opens = f"{era.rule}: eligible from "
+                state.opens_end = ") while the setting was on"
+                state.opens_rules = (era.rule,)
+                state.setting_note = self.setting_note(era.rule, setting, policy)
+            else:
+                state.opens = f"{era.missing_rule}: eligible from "
+                state.opens_end = (") with no setting recorded at or before it; ASSUMED on, "
+                                   "the default")
+                state.opens_rules = (era.rule, era.missing_rule or era.rule)
+            state.closes = era.switch_off == "closes_windows"
+            i = bisect_right(self.switch_off_times, at)
+            if i < len(self.switch_offs):
+                state.off = self.switch_offs[i]
+                state.off_note = self.switch_off_note(era, state.off, policy)
+        self.segment_table(policy)[seg] = state
+        return state
 
     def plan_note(self, policy: ProviderPolicy, plan_ev: tuple[Any, ...]) -> str:
         """The reason naming a plan event; one string shared by the account's chats."""
@@ -153,6 +209,34 @@ class AccountView:
         i = bisect_right(self.switch_off_times, start)
         j = bisect_right(self.switch_off_times, end)
         return self.switch_offs[i:j]
+
+
+class Segment:
+    """An account's state between two of its bounds, as an activity there is judged (R3,
+    R8): the key and text of the plan's reason, the canonical plan and whether it is
+    commercial, the training era, the setting event in force and the verdict it gives. Where
+    that verdict opens a window: the fixed parts of the reason that says so and the rules it
+    names, the reason naming the setting (None if none is recorded), whether a switch-off
+    closes windows, and the first switch-off after the segment's start (or None) with the
+    reason naming it."""
+
+    __slots__ = ("closes", "commercial", "era", "note", "note_key", "off", "off_note", "opens",
+                 "opens_end", "opens_rules", "plan", "setting", "setting_note", "verdict")
+
+    note_key: Any
+    note: str
+    plan: str | None
+    commercial: bool
+    era: Any
+    setting: tuple[Any, ...] | None
+    verdict: int
+    opens: str | None
+    opens_end: str | None
+    opens_rules: tuple[str, ...]
+    setting_note: str | None
+    closes: bool
+    off: tuple[Any, ...] | None
+    off_note: str | None
 
 
 class Verdict:
@@ -220,6 +304,40 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     n = bisect_left(events, (as_of, 9)) if events[-1][0] > as_of else len(events)
     if n == 0:
         return None
+    data, first_activity, expires_at, expired = _judge(policy, key, events, n, account, as_of)
+
+    # --- the span of as_of values for which this row holds ---------------------------------
+    valid_from = events[n - 1][0]
+    times = account.event_times
+    i = bisect_right(times, as_of) if times else 0
+    if i and times[i - 1] > valid_from:
+        valid_from = times[i - 1]
+    valid_until = events[n][0] if n < len(events) else None
+    if i < len(times) and (valid_until is None or times[i] < valid_until):
+        valid_until = times[i]
+    if expires_at is not None:
+        if expired:
+            valid_from = max(valid_from, expires_at)
+        elif valid_until is None or expires_at < valid_until:
+            valid_until = expires_at
+    return Verdict(data, first_activity, valid_from, valid_until)
+
+
+def evaluate_row(policy: ProviderPolicy, key: tuple[str, str, str],
+                 events: list[tuple[Any, ...]], account: AccountView,
+                 as_of: datetime) -> dict[str, Any] | None:
+    """`evaluate(...).data` alone (a fresh row), for a one-shot audit that caches nothing."""
+    n = bisect_left(events, (as_of, 9)) if events[-1][0] > as_of else len(events)
+    if n == 0:
+        return None
+    return _judge(policy, key, events, n, account, as_of)[0]
+
+
+def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple[Any, ...]],
+           n: int, account: AccountView, as_of: datetime
+           ) -> tuple[dict[str, Any], datetime | None, datetime | None, bool]:
+    """The row of a chat's first `n` events (those at or before `as_of`), its first activity,
+    its expiry and whether that has passed."""
     formatted: dict[datetime, str] = {}
     account_texts = account.texts  # the account's event times, formatted once
 
@@ -232,99 +350,89 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     reasons: list[str] = []
     rules: set[str] = {"R5"}
 
-    # --- the chat's own events, up to the first deletion (R4) ------------------------------
+    # --- the chat's own events, up to the first deletion (R4); each activity judged (R3) ---
+    plan_class = policy.plan_class
+    segments = account.segment_table(policy)
+    bounds = account.bounds
+    segment = -1
+    state: Segment | None = None  # the account's state at the activity
     deleted: tuple[Any, ...] | None = None
-    ignored: list[tuple[Any, ...]] = []
+    end = n  # the events before the deletion: events[:end]
+    ignored = 0  # events after the deletion
+    first_ignored: tuple[Any, ...] | None = None
     activities: list[tuple[Any, ...]] = []
     feedback: list[tuple[Any, ...]] = []
-    title_ev: tuple[Any, ...] | None = None
-    kind_ev: tuple[Any, ...] | None = None
     seen_flags: list[bool] = []
-    for i in range(n):
-        e = events[i]
+    counts = [0] * 7
+    lasts: list[Any] = [None] * 7    # per verdict: the last activity judged so
+    states: list[Any] = [None] * 7   # ... and the account's state at it
+    eligible: list[tuple[tuple[Any, ...], Segment]] = []  # (activity, state): judged on
+    commercial_plans: set[str] = set()
+    plan_notes: dict[Any, str] = {}
+    incognito_last = incognito_plan = None
+    flagged = 0  # activities flagged incognito
+    for e in events if n == len(events) else events[:n]:
         typ = e[1]
-        if deleted is not None:
-            if typ != DELETED:
-                ignored.append(e)
-            continue
-        if typ == DELETED:
-            deleted = e
-            continue
-        # R6: the latest title, at one instant the smaller id (R2); sorted input, so a later
-        # event is at the same instant or after.
-        if e[3] is not None and typ != FEEDBACK and (
-                title_ev is None or e[0] > title_ev[0] or e[2] < title_ev[2]):
-            title_ev = e
         if typ == ACTIVITY:
             activities.append(e)
-            if kind_ev is None or e[0] > kind_ev[0] or e[2] < kind_ev[2]:
-                kind_ev = e
+            at = e[0]
+            # Between two account events (or era boundaries) the plan, era and setting are one.
+            seg = bisect_right(bounds, at)
+            if seg != segment:
+                segment = seg
+                state = segments[seg] or account.segment(policy, seg, at)
+                if state.note_key not in plan_notes:
+                    plan_notes[state.note_key] = state.note
+            flags = e[4]
+            if len(e) > 5:  # the activity's own plan
+                own = e[5]
+                plan = policy.canonical_plan(own)
+                commercial = plan_class[plan] == COMMERCIAL
+                if own not in plan_notes:
+                    plan_notes[own] = (f"{policy.plan_rule}: activity at {f(at)} carried its "
+                                       f"own plan {own} ({plan_class[own]}; event id {e[2]})")
+            else:
+                plan, commercial = state.plan, state.commercial
+            if commercial:
+                verdict = COMMERCIAL_PLAN
+                commercial_plans.add(plan)
+            elif flags & INCOGNITO_FLAG:
+                verdict = INCOGNITO
+            else:
+                verdict = state.verdict
+                states[verdict] = state
+                if state.opens is not None:
+                    eligible.append((e, state))
+            if flags & INCOGNITO_FLAG:
+                incognito_last, incognito_plan = at, plan
+                flagged += 1
+            counts[verdict] += 1
+            lasts[verdict] = e
+        elif typ == DELETED:
+            deleted = e
+            break
         elif typ == FEEDBACK:
             feedback.append(e)
         elif e[4] is not None:
             seen_flags.append(e[4])
-    deleted_at = deleted[0] if deleted is not None else None
-
-    # --- judge each activity (R3) ----------------------------------------------------------
-    plan_class = policy.plan_class
-    judged: list[tuple[tuple[Any, ...], int, Any, str | None, tuple[Any, ...] | None]] = []
-    counts = [0] * 7
-    lasts: list[Any] = [None] * 7
-    plan_notes: dict[Any, str] = {}
-    incognito_last = incognito_plan = last_plan = None
-    bounds = account.bounds
-    segment = -1
-    acct_plan: str | None = None
-    acct_era: Any = None
-    acct_setting: tuple[Any, ...] | None = None
-    acct_verdict = BEFORE
-    for a in activities:
-        at = a[0]
-        # Between two account events (or era boundaries) the plan, era and setting are one.
-        seg = bisect_right(bounds, at)
-        if seg != segment:
-            segment = seg
-            plan_ev = account.plan_at(at)
-            if plan_ev is None:
-                acct_plan = None
-                if None not in plan_notes:
-                    plan_notes[None] = _no_plan_note(policy)
-            else:
-                acct_plan = policy.canonical_plan(plan_ev[3])
-                if plan_ev[2] not in plan_notes:
-                    plan_notes[plan_ev[2]] = account.plan_note(policy, plan_ev)
-            acct_era = policy.era_at(at)
-            acct_setting = None
-            if acct_era is None or acct_era.eligible == "never":
-                acct_verdict = BEFORE
-            else:
-                acct_setting = account.setting_at(at)
-                if acct_setting is None:
-                    acct_verdict = UNKNOWN if acct_era.missing == "unknown" else ASSUMED_ON
-                else:
-                    acct_verdict = ON if acct_setting[3] else OFF
-        own = a[5] if len(a) > 5 else None
-        if own is None:
-            plan: str | None = acct_plan
-        else:
-            plan = policy.canonical_plan(own)
-            if own not in plan_notes:
-                plan_notes[own] = (f"{policy.plan_rule}: activity at {f(at)} carried its own "
-                                   f"plan {own} ({plan_class[own]}; event id {a[2]})")
-        last_plan = plan
-        setting = era = None
-        if plan is not None and plan_class[plan] == COMMERCIAL:
-            verdict = COMMERCIAL_PLAN
-        elif a[4] & INCOGNITO_FLAG:
-            verdict = INCOGNITO
-        else:
-            verdict, era, setting = acct_verdict, acct_era, acct_setting
-        if a[4] & INCOGNITO_FLAG:
-            incognito_last, incognito_plan = at, plan
-        item = (a, verdict, era, plan, setting)
-        judged.append(item)
-        counts[verdict] += 1
-        lasts[verdict] = item
+    deleted_at = None
+    if deleted is not None:
+        deleted_at = deleted[0]
+        end = bisect_left(events, deleted)  # events are unique: its index
+        for e in events[end + 1:n]:
+            if e[1] != DELETED:
+                ignored += 1
+                if first_ignored is None:
+                    first_ignored = e
+    # The plan of the last activity (its own, else its account's).
+    last_plan = None
+    if activities:
+        last = activities[-1]
+        last_plan = policy.canonical_plan(last[5]) if len(last) > 5 else state.plan
+    # R6: the latest title and kind, at one instant the smaller id (R2): among the last
+    # instant's candidates (sorted by type, then id), the first with the smallest id.
+    title_ev = _latest(events, end, True)
+    kind_ev = _latest(activities, len(activities), False)
     if activities:
         rules.add("R8")
         rules.add(policy.plan_rule)
@@ -334,41 +442,27 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
     windows: list[list[Any]] = []  # [from, until]
     current: list[Any] | None = None
     assumed_said = False
-    if counts[ON] or counts[ASSUMED_ON]:
-        for a, verdict, era, _plan, setting in judged:
-            if verdict != ON and verdict != ASSUMED_ON:
-                continue
-            at = a[0]
-            if current is not None and (current[1] is None or at < current[1]):
-                continue  # already inside an open window
-            assert era is not None
-            rules.add(era.rule)
-            if setting is not None:
-                reasons.append(f"{era.rule}: eligible from {f(at)}: activity (event id "
-                               f"{a[2]}) while the setting was on")
-                reasons.append(account.setting_note(era.rule, setting, policy))
-            else:
-                rules.add(era.missing_rule or era.rule)
-                reasons.append(
-                    f"{era.missing_rule}: eligible from {f(at)}: activity (event id {a[2]}) "
-                    "with no setting recorded at or before it; ASSUMED on, the default")
-            if era.assumed and not assumed_said:
-                assumed_said = True
-                reasons.append(_assumed_note(era.rule, era.assumed))
-            until = None
-            if era.switch_off == "closes_windows":
-                off = account.next_switch_off(at, as_of)
-                if off is not None:
-                    until = off[0]
-                    rules.add(era.switch_off_rule or era.rule)
-                    reasons.append(account.switch_off_note(era, off, policy))
-            else:
-                offs = account.switch_offs_between(at, deleted_at or as_of)
-                if offs:
-                    rules.add(era.switch_off_rule or era.rule)
-                    reasons.append(account.switch_off_note(era, offs[0], policy))
-            current = [at, until]
-            windows.append(current)
+    for a, opened in eligible:
+        at = a[0]
+        if current is not None and (current[1] is None or at < current[1]):
+            continue  # already inside an open window
+        era = opened.era
+        rules.update(opened.opens_rules)
+        reasons.append(f"{opened.opens}{f(at)}: activity (event id {a[2]}{opened.opens_end}")
+        if opened.setting_note is not None:
+            reasons.append(opened.setting_note)
+        if era.assumed and not assumed_said:
+            assumed_said = True
+            reasons.append(_assumed_note(era.rule, era.assumed))
+        until = None
+        off = opened.off  # the first switch-off after the activity
+        if off is not None and off[0] <= (as_of if opened.closes else deleted_at or as_of):
+            if opened.closes:
+                until = off[0]
+            rules.add(era.switch_off_rule or era.rule)
+            reasons.append(opened.off_note)
+        current = [at, until]
+        windows.append(current)
     has_activity_window = bool(windows)
 
     # --- activities that opened nothing, grouped by why ------------------------------------
@@ -378,35 +472,35 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
             continue
         last = lasts[verdict]
         what = _n(count, "activity")
-        when = f(last[0][0])
+        when = f(last[0])
         if verdict == COMMERCIAL_PLAN:
             rules.add(policy.commercial_rule)
-            plans = sorted({str(i[3]) for i in judged if i[1] == COMMERCIAL_PLAN})
             reasons.append(f"{policy.commercial_rule}: {what} on commercial plan "
-                           f"{', '.join(plans)} (last {when}): not eligible, feedback aside")
+                           f"{', '.join(sorted(commercial_plans))} (last {when}): not "
+                           "eligible, feedback aside")
         elif verdict == INCOGNITO:
             rules.add(policy.incognito_rule)
             reasons.append(f"{policy.incognito_rule}: {what} incognito or temporary (last "
                            f"{when}): never eligible by the training rule")
         elif verdict == BEFORE:
-            era = policy.era_at(last[0][0])
+            era = policy.era_at(last[0])
             rule = era.rule if era else "R3"
             rules.add(rule)
             before = f" before {f(era.end)}" if era and era.end else ""
             reasons.append(f"{rule}: {what}{before} (last {when}): not eligible, feedback "
                            "aside")
         elif verdict == OFF:
-            era, setting = last[2], last[4]
+            era, setting = states[OFF].era, states[OFF].setting
             rules.add(era.off_rule)
             reasons.append(f"{era.off_rule}: {what} while the setting was off (last {when}): "
                            "not eligible by that activity")
             reasons.append(account.setting_note(era.off_rule, setting, policy))
         else:
-            era = last[2]
+            era = states[UNKNOWN].era
             rules.add(era.missing_rule)
             reasons.append(
                 f"{era.missing_rule}: {policy.setting_name} not recorded at or before {what} "
-                f"(last {when}, event id {last[0][2]}): whether it may be trained on cannot be "
+                f"(last {when}, event id {last[2]}): whether it may be trained on cannot be "
                 "told; expiry reckoned as if the setting was on (ASSUMED)")
 
     # --- feedback (A7, O7, G6): eligible from F whatever the plan, setting or flag ----------
@@ -420,22 +514,22 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         windows.append([fb[0], None])
 
     # --- deletion (R4) ---------------------------------------------------------------------
-    if deleted_at is not None:
+    if deleted is not None:
         rules.add("R4")
         closed = False
         for w in windows:
             if w[1] is None or w[1] > deleted_at:
                 w[1] = deleted_at
                 closed = True
-        reasons.append(f"R4: deleted at {f(deleted_at)} (event id {deleted[2]})"  # type: ignore[index]
-                       + (f"; open windows closed at {f(deleted_at)}" if closed else ""))
-        if ignored:
-            reasons.append(f"R4: {_n(len(ignored), 'later event')} after the deletion ignored "
-                           f"(first at {f(ignored[0][0])}, event id {ignored[0][2]})")
+        reasons.append(f"R4: deleted at {f(deleted[0])} (event id {deleted[2]})"
+                       + (f"; open windows closed at {f(deleted[0])}" if closed else ""))
+        if first_ignored is not None:
+            reasons.append(f"R4: {_n(ignored, 'later event')} after the deletion ignored "
+                           f"(first at {f(first_ignored[0])}, event id {first_ignored[2]})")
 
     # --- merge (R6) --------------------------------------------------------------------------
     if len(windows) > 1:
-        windows.sort(key=lambda w: w[0])
+        windows.sort(key=_first)
         merged: list[list[Any]] = []
         for w in windows:
             if merged and (merged[-1][1] is None or w[0] <= merged[-1][1]):
@@ -460,27 +554,32 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         elif of == "incognito":
             anchor = incognito_last
         elif of == "setting_off":
-            anchor = lasts[OFF][0][0] if counts[OFF] else None
+            anchor = lasts[OFF][0] if counts[OFF] else None
         elif of == "training":
             if copy.ends_on_delete and deleted_at is not None:
                 continue
             if copy.anchor == "last_eligible_activity":
                 on, assumed_on = lasts[ON], lasts[ASSUMED_ON]
-                if on is None or (assumed_on is not None and assumed_on[0][0] > on[0][0]):
+                if on is None or (assumed_on is not None and assumed_on[0] > on[0]):
                     on = assumed_on
-                anchor = on[0][0] if on is not None else None
+                anchor = on[0] if on is not None else None
             else:  # last_activity_in_window; unknown activities reckoned as if on (A10)
-                anchor = lasts[UNKNOWN][0][0] if counts[UNKNOWN] else None
+                anchor = lasts[UNKNOWN][0] if counts[UNKNOWN] else None
                 if has_activity_window:
+                    # The latest activity inside a window, walking both back in time: the
+                    # merged windows are sorted and apart, so only the last one to start
+                    # at or before an activity can hold it.
+                    j = len(merged) - 1
                     for a in reversed(activities):
-                        if anchor is not None and a[0] <= anchor:
-                            break
                         t = a[0]
-                        for w in merged:
-                            if w[0] <= t and (w[1] is None or t < w[1]):
-                                anchor = t
-                                break
-                        if anchor == t:
+                        if anchor is not None and t <= anchor:
+                            break
+                        while j >= 0 and merged[j][0] > t:
+                            j -= 1
+                        if j < 0:
+                            break
+                        if merged[j][1] is None or t < merged[j][1]:
+                            anchor = t
                             break
         else:  # feedback: each one
             for fb in feedback:
@@ -494,36 +593,36 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
 
     expires_at: datetime | None = None
     basis = None
-    for hold in policy.holds:
-        if deleted_at is None and incognito_last is None:
-            continue
-        hold_reason = _hold(policy, hold, judged, account, deleted_at, incognito_last,
-                            incognito_plan, f)
-        if hold_reason is not None:
-            rules.add(hold.rule)
-            reasons.append(hold_reason)
-            basis = f"{hold.rule}: legal hold"
-            break
+    if deleted_at is not None or incognito_last is not None:
+        for hold in policy.holds:
+            hold_reason = _hold(policy, hold, activities, account, deleted_at, incognito_last,
+                                incognito_plan, f)
+            if hold_reason is not None:
+                rules.add(hold.rule)
+                reasons.append(hold_reason)
+                basis = f"{hold.rule}: legal hold"
+                break
     if basis is None:
         if candidates:
             if len(candidates) > 1:
                 # Latest first; among equal dates the data file's order (a stable sort).
-                candidates.sort(key=lambda c: c[0], reverse=True)
+                candidates.sort(key=_first, reverse=True)
             expires_at = candidates[0][0]
             basis = candidates[0][1].basis
-            done: list[Any] = []
+            texts = _copy_texts(policy)
+            done: list[int] = []
             for end, copy, anchor in candidates:
-                if copy in done:
-                    continue  # one reason per copy: its latest date
-                done.append(copy)
+                slot, kept, source, also = texts[id(copy)]
+                if slot in done:
+                    continue  # one reason per copy (equal copies are one): its latest date
+                done.append(slot)
                 rules.add(copy.rule)
-                reasons.append(f"{copy.rule}: kept until {f(end)}: {copy.basis_text} (from "
-                               f"{f(anchor)}){'; ASSUMED' if copy.assumed else ''}")
-                if copy.also is not None:
-                    reasons.append(f"{copy.rule}: {copy.also_text}: {copy.also} after "
-                                   f"{f(anchor)} = {f(copy.also.after(anchor))}")
+                reasons.append(f"{kept}{f(end)}{source}{f(anchor)}"
+                               f"{'); ASSUMED' if copy.assumed else ')'}")
+                if also is not None:
+                    reasons.append(f"{also}{f(anchor)} = {f(copy.also.after(anchor))}")
         else:
-            if not judged:
+            if not activities:
                 rule = policy.kept_consumer_rule if feedback else "R5"
             elif last_plan is not None and plan_class[last_plan] == COMMERCIAL:
                 rule = policy.kept_commercial_rule
@@ -546,21 +645,19 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
                        + ("; open windows closed then" if closing else ""))
 
     # --- the chat as a whole -----------------------------------------------------------------
-    if any(w[1] is None for w in merged):
-        training = "yes"
-    elif merged:
-        training = "was"
-    elif counts[UNKNOWN]:
-        training = "unknown"
+    for w in merged:
+        if w[1] is None:
+            training = "yes"
+            break
     else:
-        training = "no"
+        training = "was" if merged else "unknown" if counts[UNKNOWN] else "no"
     if not activities:
         incognito = bool(seen_flags) and all(seen_flags)
         if not feedback and deleted is None:
             rules.add("R7")
             reasons.append(_R7_SEEN)
     else:
-        incognito = all(a[4] & INCOGNITO_FLAG for a in activities)
+        incognito = flagged == len(activities)
     if deleted is None and not incognito:
         reasons.append(_R5_HISTORY)
 
@@ -584,25 +681,51 @@ def evaluate(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tup
         "reasons": reasons,
         "policies": sorted(rules),
     }
-
-    # --- the span of as_of values for which this row holds ---------------------------------
-    valid_from = events[n - 1][0]
-    times = account.event_times
-    i = bisect_right(times, as_of) if times else 0
-    if i and times[i - 1] > valid_from:
-        valid_from = times[i - 1]
-    valid_until = events[n][0] if n < len(events) else None
-    if i < len(times) and (valid_until is None or times[i] < valid_until):
-        valid_until = times[i]
-    if expires_at is not None:
-        if expired:
-            valid_from = max(valid_from, expires_at)
-        elif valid_until is None or expires_at < valid_until:
-            valid_until = expires_at
-    return Verdict(data, first_activity, valid_from, valid_until)
+    return data, first_activity, expires_at, expired
 
 
-def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: AccountView,
+_COPY_TEXTS: dict[int, tuple[ProviderPolicy, dict[int, tuple[int, str, str, str | None]]]] = {}
+
+
+def _copy_texts(policy: ProviderPolicy) -> dict[int, tuple[int, str, str, str | None]]:
+    """Per copy of the policy (by id): the index of the first copy equal to it, and the
+    fixed parts of its reasons (kept until ...: basis (from ..., and the `also` line)."""
+    known = _COPY_TEXTS.get(id(policy))
+    if known is None or known[0] is not policy:
+        if len(_COPY_TEXTS) > 64:  # books come and go in tests
+            _COPY_TEXTS.clear()
+        texts = {}
+        for copy in policy.copies:
+            also = (None if copy.also is None
+                    else f"{copy.rule}: {copy.also_text}: {copy.also} after ")
+            texts[id(copy)] = (policy.copies.index(copy), f"{copy.rule}: kept until ",
+                               f": {copy.basis_text} (from ", also)
+        known = _COPY_TEXTS[id(policy)] = (policy, texts)
+    return known[1]
+
+
+def _latest(events: list[tuple[Any, ...]], end: int,
+            titled: bool) -> tuple[Any, ...] | None:
+    """Of `events[:end]` (sorted), the latest, at one instant the one with the smallest id
+    (the first of equals); with `titled`, only events with a title that are not feedback."""
+    i = end - 1
+    if titled:
+        while i >= 0 and (events[i][3] is None or events[i][1] == FEEDBACK):
+            i -= 1
+    if i < 0:
+        return None
+    best = events[i]
+    at = best[0]
+    i -= 1
+    while i >= 0 and events[i][0] == at:
+        e = events[i]
+        if e[2] <= best[2] and (not titled or (e[3] is not None and e[1] != FEEDBACK)):
+            best = e
+        i -= 1
+    return best
+
+
+def _hold(policy: ProviderPolicy, hold: Any, activities: list[Any], account: AccountView,
           deleted_at: datetime | None, incognito_last: datetime | None,
           incognito_plan: str | None, f: Any) -> str | None:
     """The reason a legal hold (O4) keeps this chat, or None."""
@@ -620,7 +743,7 @@ def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: Account
         return f"{name}: kept with no end date"
     if "deleted_inside" in hold.covers and deleted_at is not None and (
             hold.start <= deleted_at < hold.end):
-        plan = _plan_at_deletion(policy, judged, account, deleted_at)
+        plan = _plan_at_deletion(policy, activities, account, deleted_at)
         if held(plan):
             return (f"{hold.rule}: legal hold: deleted at {f(deleted_at)}, inside {span}, on "
                     f"{said(plan)}")
@@ -634,10 +757,10 @@ def _hold(policy: ProviderPolicy, hold: Any, judged: list[Any], account: Account
     return None
 
 
-def _plan_at_deletion(policy: ProviderPolicy, judged: list[Any], account: AccountView,
+def _plan_at_deletion(policy: ProviderPolicy, activities: list[Any], account: AccountView,
                       deleted_at: datetime) -> str | None:
     """The plan in force at D: the last activity's own plan, else the account's at D."""
-    if judged and len(judged[-1][0]) > 5:
-        return policy.canonical_plan(judged[-1][0][5])
+    if activities and len(activities[-1]) > 5:
+        return policy.canonical_plan(activities[-1][5])
     plan_ev = account.plan_at(deleted_at)
     return None if plan_ev is None else policy.canonical_plan(plan_ev[3])
