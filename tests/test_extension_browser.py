@@ -95,6 +95,7 @@ class Env:
     shots: list[Path]
     worker_requests: list[tuple[str, str, dict[str, str]]]
     paired: bool = False
+    options_html: str = ""
 
     def shoot(self, page: Any, name: str, **kwargs: Any) -> Path:
         first = self.shots[0] / name
@@ -200,6 +201,7 @@ def paired(env: Env) -> Env:
         env.browser.wait(lambda: "Paired with" in (options.text_content("#paired-state") or ""),
                          10, "the options page to show the pairing")
         env.shoot(options, "options-paired.png", full_page=True)
+        env.options_html = options.content()
         options.close()
         env.paired = True
     return env
@@ -257,6 +259,10 @@ def test_pairing_through_options_page_keeps_token_salt_and_server_key(paired: En
     assert pair and pair[-1][2].get("origin") == f"chrome-extension://{EXTENSION_ID}"
     link = paired.browser.storage("local")["link"]
     assert link["state"] == "ok"
+    # the options page shows the pairing, never the token or the salt
+    assert "Paired with" in paired.options_html
+    assert stored["token"] not in paired.options_html
+    assert stored["account_salt"] not in paired.options_html
 
 
 # --- 3. the three sites, events, badges, the server verdict -------------------------------
@@ -481,7 +487,7 @@ def test_page_script_cannot_read_the_token(paired: Env) -> None:
 
 # --- 5. the popup --------------------------------------------------------------------------
 
-def test_popup_shows_the_chat_verdict(paired: Env) -> None:
+def test_popup_shows_the_verdict_and_records_a_deletion(paired: Env) -> None:
     env, chat = paired, new_uuid()
     env.sites.accounts["claude.ai"] = CLAUDE_ON
     page = env.open(f"https://claude.ai/chat/{chat}")
@@ -504,6 +510,18 @@ def test_popup_shows_the_chat_verdict(paired: Env) -> None:
     assert any(r.startswith("A2") for r in reasons), reasons
     shot = env.shoot(popup, "popup-claude-yes.png", full_page=True)
     assert shot.stat().st_size > 5_000
+
+    # "I deleted this chat" (two clicks): chat.deleted, and the verdict becomes `was`
+    popup.click("#declare-deleted")
+    popup.click("#declare-deleted")
+    env.browser.wait(lambda: popup.text_content("#notice") == "Recorded.", 10, "the declaration")
+    (deleted,) = env.wait_events(chat, "chat.deleted", 1)
+    assert deleted["provider"] == "claude"
+    assert env.browser.wait_badge(tab, WAS)[:2] == WAS
+    env.browser.wait(lambda: popup.text_content("#letter") == "W", 10, "the popup to say W")
+    assert popup.text_content("#verdict").startswith("Was usable for training from")
+    assert env.audit_row("claude", chat)["training"] == "was"
+    env.shoot(popup, "popup-claude-was.png", full_page=True)
     popup.close()
     page.close()
 
