@@ -133,6 +133,9 @@ class AccountView:
             else:
                 verdict = ON if setting[3] else OFF
         state.setting, state.verdict = setting, verdict
+        # How an activity with no plan of its own and no incognito flag is judged.
+        state.judged = COMMERCIAL_PLAN if state.commercial else verdict
+        state.eligible = not state.commercial and verdict in (ON, ASSUMED_ON)
         state.opens = state.opens_end = state.setting_note = state.off = state.off_note = None
         if verdict in (ON, ASSUMED_ON):
             assert era is not None
@@ -211,17 +214,34 @@ class AccountView:
         return self.switch_offs[i:j]
 
 
+class _Texts(dict[datetime, str]):
+    """A chat's formatted times, each formatted once: `texts[dt]`; the account's event
+    times come formatted already."""
+
+    __slots__ = ("account",)
+
+    def __init__(self, account: dict[datetime, str]) -> None:
+        self.account = account
+
+    def __missing__(self, dt: datetime) -> str:
+        text = self[dt] = self.account.get(dt) or fmt(dt)
+        return text
+
+
 class Segment:
     """An account's state between two of its bounds, as an activity there is judged (R3,
     R8): the key and text of the plan's reason, the canonical plan and whether it is
-    commercial, the training era, the setting event in force and the verdict it gives. Where
+    commercial, the training era, the setting event in force and the verdict it gives (and
+    the verdict of an activity with neither its own plan nor the incognito flag, and whether
+    that opens a window). Where
     that verdict opens a window: the fixed parts of the reason that says so and the rules it
     names, the reason naming the setting (None if none is recorded), whether a switch-off
     closes windows, and the first switch-off after the segment's start (or None) with the
     reason naming it."""
 
-    __slots__ = ("closes", "commercial", "era", "note", "note_key", "off", "off_note", "opens",
-                 "opens_end", "opens_rules", "plan", "setting", "setting_note", "verdict")
+    __slots__ = ("closes", "commercial", "eligible", "era", "judged", "note", "note_key", "off",
+                 "off_note", "opens", "opens_end", "opens_rules", "plan", "setting",
+                 "setting_note", "verdict")
 
     note_key: Any
     note: str
@@ -230,6 +250,8 @@ class Segment:
     era: Any
     setting: tuple[Any, ...] | None
     verdict: int
+    judged: int
+    eligible: bool
     opens: str | None
     opens_end: str | None
     opens_rules: tuple[str, ...]
@@ -338,14 +360,7 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
            ) -> tuple[dict[str, Any], datetime | None, datetime | None, bool]:
     """The row of a chat's first `n` events (those at or before `as_of`), its first activity,
     its expiry and whether that has passed."""
-    formatted: dict[datetime, str] = {}
-    account_texts = account.texts  # the account's event times, formatted once
-
-    def f(dt: datetime) -> str:
-        text = formatted.get(dt)
-        if text is None:
-            text = formatted[dt] = account_texts.get(dt) or fmt(dt)
-        return text
+    f = _Texts(account.texts)  # f[dt]: the time as the report writes it
 
     reasons: list[str] = []
     rules: set[str] = {"R5"}
@@ -365,7 +380,6 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
     seen_flags: list[bool] = []
     counts = [0] * 7
     lasts: list[Any] = [None] * 7    # per verdict: the last activity judged so
-    states: list[Any] = [None] * 7   # ... and the account's state at it
     eligible: list[tuple[tuple[Any, ...], Segment]] = []  # (activity, state): judged on
     commercial_plans: set[str] = set()
     plan_notes: dict[Any, str] = {}
@@ -383,29 +397,36 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                 state = segments[seg] or account.segment(policy, seg, at)
                 if state.note_key not in plan_notes:
                     plan_notes[state.note_key] = state.note
-            flags = e[4]
-            if len(e) > 5:  # the activity's own plan
-                own = e[5]
-                plan = policy.canonical_plan(own)
-                commercial = plan_class[plan] == COMMERCIAL
-                if own not in plan_notes:
-                    plan_notes[own] = (f"{policy.plan_rule}: activity at {f(at)} carried its "
-                                       f"own plan {own} ({plan_class[own]}; event id {e[2]})")
-            else:
-                plan, commercial = state.plan, state.commercial
-            if commercial:
-                verdict = COMMERCIAL_PLAN
-                commercial_plans.add(plan)
-            elif flags & INCOGNITO_FLAG:
-                verdict = INCOGNITO
-            else:
-                verdict = state.verdict
-                states[verdict] = state
-                if state.opens is not None:
+            if len(e) == 5 and not e[4] & INCOGNITO_FLAG:
+                # The common case: no plan of its own, not incognito: judged as its segment.
+                verdict = state.judged
+                if state.eligible:
                     eligible.append((e, state))
-            if flags & INCOGNITO_FLAG:
-                incognito_last, incognito_plan = at, plan
-                flagged += 1
+                elif state.commercial:
+                    commercial_plans.add(state.plan)
+            else:
+                if len(e) > 5:  # the activity's own plan
+                    own = e[5]
+                    plan = policy.canonical_plan(own)
+                    commercial = plan_class[plan] == COMMERCIAL
+                    if own not in plan_notes:
+                        plan_notes[own] = (f"{policy.plan_rule}: activity at {f[at]} carried "
+                                           f"its own plan {own} ({plan_class[own]}; event id "
+                                           f"{e[2]})")
+                else:
+                    plan, commercial = state.plan, state.commercial
+                if e[4] & INCOGNITO_FLAG:
+                    incognito_last, incognito_plan = at, plan
+                    flagged += 1
+                    verdict = COMMERCIAL_PLAN if commercial else INCOGNITO
+                elif commercial:
+                    verdict = COMMERCIAL_PLAN
+                else:
+                    verdict = state.verdict
+                    if state.opens is not None:
+                        eligible.append((e, state))
+                if commercial:
+                    commercial_plans.add(plan)
             counts[verdict] += 1
             lasts[verdict] = e
         elif typ == DELETED:
@@ -448,7 +469,7 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
             continue  # already inside an open window
         era = opened.era
         rules.update(opened.opens_rules)
-        reasons.append(f"{opened.opens}{f(at)}: activity (event id {a[2]}{opened.opens_end}")
+        reasons.append(f"{opened.opens}{f[at]}: activity (event id {a[2]}{opened.opens_end}")
         if opened.setting_note is not None:
             reasons.append(opened.setting_note)
         if era.assumed and not assumed_said:
@@ -472,7 +493,7 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
             continue
         last = lasts[verdict]
         what = _n(count, "activity")
-        when = f(last[0])
+        when = f[last[0]]
         if verdict == COMMERCIAL_PLAN:
             rules.add(policy.commercial_rule)
             reasons.append(f"{policy.commercial_rule}: {what} on commercial plan "
@@ -486,17 +507,18 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
             era = policy.era_at(last[0])
             rule = era.rule if era else "R3"
             rules.add(rule)
-            before = f" before {f(era.end)}" if era and era.end else ""
+            before = f" before {f[era.end]}" if era and era.end else ""
             reasons.append(f"{rule}: {what}{before} (last {when}): not eligible, feedback "
                            "aside")
         elif verdict == OFF:
-            era, setting = states[OFF].era, states[OFF].setting
+            state = segments[bisect_right(bounds, last[0])]  # the state it was judged by
+            era, setting = state.era, state.setting
             rules.add(era.off_rule)
             reasons.append(f"{era.off_rule}: {what} while the setting was off (last {when}): "
                            "not eligible by that activity")
             reasons.append(account.setting_note(era.off_rule, setting, policy))
         else:
-            era = states[UNKNOWN].era
+            era = segments[bisect_right(bounds, last[0])].era
             rules.add(era.missing_rule)
             reasons.append(
                 f"{era.missing_rule}: {policy.setting_name} not recorded at or before {what} "
@@ -506,7 +528,7 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
     # --- feedback (A7, O7, G6): eligible from F whatever the plan, setting or flag ----------
     for fb in feedback:
         rules.add(policy.feedback_rule)
-        reasons.append(f"{policy.feedback_rule}: feedback ({fb[4]}) at {f(fb[0])} (event id "
+        reasons.append(f"{policy.feedback_rule}: feedback ({fb[4]}) at {f[fb[0]]} (event id "
                        f"{fb[2]}): eligible from then whatever the plan, setting or incognito "
                        "flag")
         if policy.feedback_assumed and fb is feedback[0]:
@@ -521,11 +543,11 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
             if w[1] is None or w[1] > deleted_at:
                 w[1] = deleted_at
                 closed = True
-        reasons.append(f"R4: deleted at {f(deleted[0])} (event id {deleted[2]})"
-                       + (f"; open windows closed at {f(deleted[0])}" if closed else ""))
+        reasons.append(f"R4: deleted at {f[deleted[0]]} (event id {deleted[2]})"
+                       + (f"; open windows closed at {f[deleted[0]]}" if closed else ""))
         if first_ignored is not None:
             reasons.append(f"R4: {_n(ignored, 'later event')} after the deletion ignored "
-                           f"(first at {f(first_ignored[0])}, event id {first_ignored[2]})")
+                           f"(first at {f[first_ignored[0]]}, event id {first_ignored[2]})")
 
     # --- merge (R6) --------------------------------------------------------------------------
     if len(windows) > 1:
@@ -596,7 +618,7 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
     if deleted_at is not None or incognito_last is not None:
         for hold in policy.holds:
             hold_reason = _hold(policy, hold, activities, account, deleted_at, incognito_last,
-                                incognito_plan, f)
+                                incognito_plan, f.__getitem__)
             if hold_reason is not None:
                 rules.add(hold.rule)
                 reasons.append(hold_reason)
@@ -617,10 +639,10 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                     continue  # one reason per copy (equal copies are one): its latest date
                 done.append(slot)
                 rules.add(copy.rule)
-                reasons.append(f"{kept}{f(end)}{source}{f(anchor)}"
+                reasons.append(f"{kept}{f[end]}{source}{f[anchor]}"
                                f"{'); ASSUMED' if copy.assumed else ')'}")
                 if also is not None:
-                    reasons.append(f"{also}{f(anchor)} = {f(copy.also.after(anchor))}")
+                    reasons.append(f"{also}{f[anchor]} = {f[copy.also.after(anchor)]}")
         else:
             if not activities:
                 rule = policy.kept_consumer_rule if feedback else "R5"
@@ -641,7 +663,7 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
             if w[1] is None or w[1] > expires_at:
                 w[1] = max(expires_at, w[0])
                 closing = True
-        reasons.append(f"R9: expired at {f(expires_at)}: the provider's copies are gone"
+        reasons.append(f"R9: expired at {f[expires_at]}: the provider's copies are gone"
                        + ("; open windows closed then" if closing else ""))
 
     # --- the chat as a whole -----------------------------------------------------------------
@@ -669,13 +691,13 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
         "title": title_ev[3] if title_ev is not None else None,
         "kind": KINDS[kind_ev[4] & CODE_FLAG] if kind_ev is not None else None,
         "incognito": incognito,
-        "first_activity": f(first_activity) if first_activity else None,
-        "last_activity": f(activities[-1][0]) if activities else None,
-        "deleted_at": f(deleted_at) if deleted_at else None,
+        "first_activity": f[first_activity] if first_activity else None,
+        "last_activity": f[activities[-1][0]] if activities else None,
+        "deleted_at": f[deleted_at] if deleted_at else None,
         "training": training,
-        "training_windows": [{"from": f(w[0]), "until": f(w[1]) if w[1] else None}
+        "training_windows": [{"from": f[w[0]], "until": f[w[1]] if w[1] else None}
                              for w in merged],
-        "expires_at": f(expires_at) if expires_at else None,
+        "expires_at": f[expires_at] if expires_at else None,
         "expiry_basis": basis,
         "expired": expired,
         "reasons": reasons,
