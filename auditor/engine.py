@@ -169,9 +169,8 @@ class Engine:
                 if at.tzinfo is not utc:
                     at = parse_time(text)
             kind = event["type"]
-            typ = types.get(kind)
-            if typ is not None:
-                plan = event.get("plan") if typ == ACTIVITY else None
+            if kind == "chat.activity":  # most events
+                plan = event.get("plan")
                 if plan is not None:
                     plan_class(provider, plan)  # R8: refuse an unknown plan, first
                     plan = intern(plan)
@@ -180,48 +179,63 @@ class Engine:
                 if items is None:
                     items = chats[key] = []
                     acct.chats.append(key)
-                if typ == ACTIVITY:
-                    title = event.get("title")
-                    if title is not None and items:
-                        prev = items[-1]
-                        if len(prev) > 3 and prev[3] == title:
-                            title = prev[3]  # share one string between a chat's events
-                    flags = (CODE_FLAG if event["kind"] == "code" else 0) | (
-                        INCOGNITO_FLAG if event["incognito"] else 0)
-                    item: tuple[Any, ...] = (
-                        (at, ACTIVITY, event["id"], title, flags) if plan is None
-                        else (at, ACTIVITY, event["id"], title, flags, plan))
-                elif typ == FEEDBACK:
+                    last = None
+                else:
+                    last = items[-1]
+                title = event.get("title")
+                if title is not None and last is not None and len(last) > 3 and (
+                        last[3] == title):
+                    title = last[3]  # share one string between a chat's events
+                flags = (CODE_FLAG if event["kind"] == "code" else 0) | (
+                    INCOGNITO_FLAG if event["incognito"] else 0)
+                item: tuple[Any, ...] = (
+                    (at, ACTIVITY, event["id"], title, flags) if plan is None
+                    else (at, ACTIVITY, event["id"], title, flags, plan))
+            else:
+                typ = types.get(kind)
+                if typ is None:
+                    self._fold_account(acct, provider, kind, at, event)
+                    touched_accounts.add(acct_key)
+                    continue
+                key = (provider, account, event["chat_id"])
+                items = chats.get(key)
+                if items is None:
+                    items = chats[key] = []
+                    acct.chats.append(key)
+                last = items[-1] if items else None
+                if typ == FEEDBACK:
                     rating = event["rating"]
                     item = (at, FEEDBACK, event["id"], None, words.get(rating, rating))
                 elif typ == SEEN:
                     item = (at, SEEN, event["id"], event.get("title"), event.get("incognito"))
                 else:
                     item = (at, DELETED, event["id"])
-                # Sorted by content; the common case, a later event, appends.
-                if not items or items[-1][0] < at:
-                    items.append(item)
-                    if cache:
-                        cache.pop(key, None)
-                elif _insert(items, item) and cache:
+            # Sorted by content; the common case, a later event, appends.
+            if last is None or last[0] < at:
+                items.append(item)
+                if cache:
                     cache.pop(key, None)
-                touched.add(key)
-                continue
-            if kind == "consent.set":
-                value = event["value"]
-                item = (at, 0 if value else 1, event["id"], value, intern(event["source"]))
-                target = acct.consent
-            elif kind == "plan.set":
-                plan = event["plan"]
-                rank = 1 if plan_class(provider, plan) == COMMERCIAL else 0
-                item = (at, rank, event["id"], intern(plan))
-                target = acct.plans
-            else:
-                raise ValueError(f"unknown event type {kind!r}")
-            if _insert(target, item):
-                acct.gen += 1
-                acct.view = None
-            touched_accounts.add(acct_key)
+            elif _insert(items, item) and cache:
+                cache.pop(key, None)
+            touched.add(key)
+
+    def _fold_account(self, acct: _Account, provider: str, kind: str, at: datetime,
+                      event: Mapping[str, Any]) -> None:
+        """Fold a consent or plan event into its account."""
+        if kind == "consent.set":
+            value = event["value"]
+            item = (at, 0 if value else 1, event["id"], value, sys.intern(event["source"]))
+            target = acct.consent
+        elif kind == "plan.set":
+            plan = event["plan"]
+            rank = 1 if self.book.plan_class(provider, plan) == COMMERCIAL else 0
+            item = (at, rank, event["id"], sys.intern(plan))
+            target = acct.plans
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+        if _insert(target, item):
+            acct.gen += 1
+            acct.view = None
 
     def _stats(self, acct: _Account) -> tuple[datetime | None, datetime | None, int]:
         """An account's first and last event times and its event count (each kept event
