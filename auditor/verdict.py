@@ -756,8 +756,6 @@ def _hold(policy: ProviderPolicy, hold: Any, activities: list[Any], account: Acc
             return any(p in hold.plans for p in policy.consumer_plans)
         return plan in hold.plans
 
-    span = f"[{fmt(hold.start)}, {fmt(hold.end)})"
-
     def said(plan: str | None) -> str:
         name = f"plan {plan}" if plan else "a consumer plan (none recorded, ASSUMED)"
         if hold.assumed and (not hold.assumed_plans or plan in hold.assumed_plans):
@@ -767,16 +765,21 @@ def _hold(policy: ProviderPolicy, hold: Any, activities: list[Any], account: Acc
             hold.start <= deleted_at < hold.end):
         plan = _plan_at_deletion(policy, activities, account, deleted_at)
         if held(plan):
-            return (f"{hold.rule}: legal hold: deleted at {f(deleted_at)}, inside {span}, on "
-                    f"{said(plan)}")
-    if "incognito_copy_overlaps" in hold.covers and incognito_last is not None and held(
-            incognito_plan):
+            return (f"{hold.rule}: legal hold: deleted at {f(deleted_at)}, inside "
+                    f"{_span(hold)}, on {said(plan)}")
+    if "incognito_copy_overlaps" in hold.covers and incognito_last is not None and (
+            incognito_last < hold.end) and held(incognito_plan):
         ends = [c.duration.after(incognito_last) for c in policy.copies_of("incognito")]
         copy_end = max(ends) if ends else incognito_last
-        if incognito_last < hold.end and copy_end > hold.start:
+        if copy_end > hold.start:
             return (f"{hold.rule}: legal hold: the temporary copy of {f(incognito_last)} (kept "
-                    f"until {f(copy_end)}) overlaps {span}, on {said(incognito_plan)}")
+                    f"until {f(copy_end)}) overlaps {_span(hold)}, on {said(incognito_plan)}")
     return None
+
+
+def _span(hold: Any) -> str:
+    """"[start, end)" of a hold."""
+    return f"[{fmt(hold.start)}, {fmt(hold.end)})"
 
 
 def _plan_at_deletion(policy: ProviderPolicy, activities: list[Any], account: AccountView,
