@@ -380,7 +380,10 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
     seen_flags: list[bool] = []
     counts = [0] * 7
     lasts: list[Any] = [None] * 7    # per verdict: the last activity judged so
-    eligible: list[tuple[tuple[Any, ...], Segment]] = []  # (activity, state): judged on
+    # (activity, state): the first activity judged on in each segment; a later one there is
+    # inside the window it opened or was in (the window ends at a bound, if at all).
+    eligible: list[tuple[tuple[Any, ...], Segment]] = []
+    opened_seg = -1
     commercial_plans: set[str] = set()
     plan_notes: dict[Any, str] = {}
     incognito_last = incognito_plan = None
@@ -401,7 +404,9 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                 # The common case: no plan of its own, not incognito: judged as its segment.
                 verdict = state.judged
                 if state.eligible:
-                    eligible.append((e, state))
+                    if seg != opened_seg:
+                        eligible.append((e, state))
+                        opened_seg = seg
                 elif state.commercial:
                     commercial_plans.add(state.plan)
             else:
@@ -423,8 +428,9 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                     verdict = COMMERCIAL_PLAN
                 else:
                     verdict = state.verdict
-                    if state.opens is not None:
+                    if state.opens is not None and seg != opened_seg:
                         eligible.append((e, state))
+                        opened_seg = seg
                 if commercial:
                     commercial_plans.add(plan)
             counts[verdict] += 1
