@@ -133,10 +133,14 @@ class AccountView:
             else:
                 verdict = ON if setting[3] else OFF
         state.setting, state.verdict = setting, verdict
+        state.setting_note = None
+        if verdict == OFF:
+            assert era is not None and setting is not None
+            state.setting_note = self.setting_note(era.off_rule, setting, policy)
         # How an activity with no plan of its own and no incognito flag is judged.
         state.judged = COMMERCIAL_PLAN if state.commercial else verdict
         state.eligible = not state.commercial and verdict in (ON, ASSUMED_ON)
-        state.opens = state.opens_end = state.setting_note = state.off = state.off_note = None
+        state.opens = state.opens_end = state.off = state.off_note = None
         if verdict in (ON, ASSUMED_ON):
             assert era is not None
             if setting is not None:
@@ -233,11 +237,10 @@ class Segment:
     R8): the key and text of the plan's reason, the canonical plan and whether it is
     commercial, the training era, the setting event in force and the verdict it gives (and
     the verdict of an activity with neither its own plan nor the incognito flag, and whether
-    that opens a window). Where
-    that verdict opens a window: the fixed parts of the reason that says so and the rules it
-    names, the reason naming the setting (None if none is recorded), whether a switch-off
-    closes windows, and the first switch-off after the segment's start (or None) with the
-    reason naming it."""
+    that opens a window); the reason naming the setting where it is on or off (None if none
+    is recorded). Where that verdict opens a window: the fixed parts of the reason that says
+    so and the rules it names, whether a switch-off closes windows, and the first switch-off
+    after the segment's start (or None) with the reason naming it."""
 
     __slots__ = ("closes", "commercial", "eligible", "era", "judged", "note", "note_key", "off",
                  "off_note", "opens", "opens_end", "opens_rules", "plan", "setting",
@@ -518,11 +521,11 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                            "aside")
         elif verdict == OFF:
             state = segments[bisect_right(bounds, last[0])]  # the state it was judged by
-            era, setting = state.era, state.setting
+            era = state.era
             rules.add(era.off_rule)
             reasons.append(f"{era.off_rule}: {what} while the setting was off (last {when}): "
                            "not eligible by that activity")
-            reasons.append(account.setting_note(era.off_rule, setting, policy))
+            reasons.append(state.setting_note)
         else:
             era = segments[bisect_right(bounds, last[0])].era
             rules.add(era.missing_rule)
