@@ -392,15 +392,13 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
     incognito_last = incognito_plan = None
     flagged = 0  # activities flagged incognito
     for e in events if n == len(events) else events[:n]:
-        typ = e[1]
-        if typ == ACTIVITY:
+        if e[1] == ACTIVITY:
             activities.append(e)
-            at = e[0]
             # Between two account events (or era boundaries) the plan, era and setting are one.
-            seg = bisect_right(bounds, at)
+            seg = bisect_right(bounds, e[0])
             if seg != segment:
                 segment = seg
-                state = segments[seg] or account.segment(policy, seg, at)
+                state = segments[seg] or account.segment(policy, seg, e[0])
                 if state.note_key not in plan_notes:
                     plan_notes[state.note_key] = state.note
             if len(e) == 5 and not e[4] & INCOGNITO_FLAG:
@@ -418,13 +416,13 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                     plan = policy.canonical_plan(own)
                     commercial = plan_class[plan] == COMMERCIAL
                     if own not in plan_notes:
-                        plan_notes[own] = (f"{policy.plan_rule}: activity at {f[at]} carried "
+                        plan_notes[own] = (f"{policy.plan_rule}: activity at {f[e[0]]} carried "
                                            f"its own plan {own} ({plan_class[own]}; event id "
                                            f"{e[2]})")
                 else:
                     plan, commercial = state.plan, state.commercial
                 if e[4] & INCOGNITO_FLAG:
-                    incognito_last, incognito_plan = at, plan
+                    incognito_last, incognito_plan = e[0], plan
                     flagged += 1
                     verdict = COMMERCIAL_PLAN if commercial else INCOGNITO
                 elif commercial:
@@ -438,10 +436,10 @@ def _judge(policy: ProviderPolicy, key: tuple[str, str, str], events: list[tuple
                     commercial_plans.add(plan)
             counts[verdict] += 1
             lasts[verdict] = e
-        elif typ == DELETED:
+        elif e[1] == DELETED:
             deleted = e
             break
-        elif typ == FEEDBACK:
+        elif e[1] == FEEDBACK:
             feedback.append(e)
         elif e[4] is not None:
             seen_flags.append(e[4])
