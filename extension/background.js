@@ -10,10 +10,16 @@ import { Store } from './lib/store.js';
 
 const api = globalThis.browser && globalThis.browser.runtime ? globalThis.browser : globalThis.chrome;
 
-// Per-tab state is for this extension's own pages and worker only, never content scripts
-// (it is already the default in Chromium; said explicitly for every browser that has it).
-if (api.storage.session.setAccessLevel) {
-  api.storage.session.setAccessLevel({ accessLevel: 'TRUSTED_CONTEXTS' }).catch(() => {});
+// Per-tab state (session) and the pairing (local: token, salt, server key) are for this
+// extension's own pages and worker only, never content scripts: by default Chromium lets
+// content scripts read storage.local, where the token lives. Said for every browser and
+// area that supports it.
+for (const area of [api.storage.session, api.storage.local]) {
+  try {
+    if (area && area.setAccessLevel) area.setAccessLevel({ accessLevel: 'TRUSTED_CONTEXTS' }).catch(() => {});
+  } catch {
+    // not supported for this area in this browser
+  }
 }
 
 const controller = new Controller({
