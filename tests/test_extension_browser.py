@@ -472,11 +472,14 @@ def test_page_script_cannot_read_the_token(paired: Env) -> None:
     blob = json.dumps(seen)
     for secret in secrets:
         assert secret not in blob
-    # the content script itself has no access to the per-tab state (trusted contexts only)
+    # even the content script's own world cannot read the pairing (storage.local) or the
+    # per-tab state (storage.session): both are for trusted contexts only
     with env.browser.isolated_world(page) as run:
         assert run("typeof globalThis.ConsentLedger.ChatWatcher") == "function"
-        refused = run("chrome.storage.session.get(null).then(() => 'read', (e) => e.message)")
-        assert refused != "read"
+        for area in ("local", "session"):
+            got = run(f"chrome.storage.{area}.get(null).then((v) => JSON.stringify(v), "
+                      "(e) => 'refused: ' + e.message)")
+            assert got.startswith("refused"), f"a content script read storage.{area}"
     # a message forged in the page reaches nothing: the badge and outbox are unchanged
     before = env.browser.wait_badge(tab, NO)             # settled: the chat was only opened
     page.evaluate("() => window.postMessage({type: 'cl/sent', chat_id: 'x'}, '*')")
