@@ -205,18 +205,6 @@ class AccountView:
         i = bisect_right(self.plan_times, at) - 1
         return self.plan_states[i] if i >= 0 else None
 
-    def next_switch_off(self, after: datetime, as_of: datetime) -> tuple[Any, ...] | None:
-        """The first switch-off strictly after `after`, at or before `as_of`."""
-        i = bisect_right(self.switch_off_times, after)
-        if i < len(self.switch_offs) and self.switch_offs[i][0] <= as_of:
-            return self.switch_offs[i]
-        return None
-
-    def switch_offs_between(self, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
-        i = bisect_right(self.switch_off_times, start)
-        j = bisect_right(self.switch_off_times, end)
-        return self.switch_offs[i:j]
-
 
 class _Texts(dict[datetime, str]):
     """A chat's formatted times, each formatted once: `texts[dt]`; the account's event
