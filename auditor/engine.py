@@ -131,8 +131,17 @@ class Engine:
     def _fold(self, events: Iterable[Mapping[str, Any]], touched: set[ChatKey],
               touched_accounts: set[AccountKey]) -> None:
         """Fold events, adding each one's chat key to `touched` (an account event's account
-        key to `touched_accounts`). One loop with its lookups in locals: a replay runs it
-        for every stored event."""
+        key to `touched_accounts`)."""
+        if self._chats:
+            self._fold_events(events, touched, touched_accounts)
+        else:  # an empty engine (a replay): every chat there at the end was touched
+            self._fold_events(events, None, touched_accounts)
+            touched.update(self._chats)
+
+    def _fold_events(self, events: Iterable[Mapping[str, Any]], touched: set[ChatKey] | None,
+                     touched_accounts: set[AccountKey]) -> None:
+        """`_fold`, adding chat keys to `touched` unless it is None. One loop with its lookups
+        in locals: a replay runs it for every stored event."""
         chats = self._chats
         accounts = self._accounts
         cache = self._cache
@@ -217,7 +226,8 @@ class Engine:
                     cache.pop(key, None)
             elif _insert(items, item) and cache:
                 cache.pop(key, None)
-            touched.add(key)
+            if touched is not None:
+                touched.add(key)
 
     def _fold_account(self, acct: _Account, provider: str, kind: str, at: datetime,
                       event: Mapping[str, Any]) -> None:
