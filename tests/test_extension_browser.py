@@ -105,6 +105,15 @@ class Env:
             (extra / name).write_bytes(first.read_bytes())
         return first
 
+    def note(self, text: str) -> None:
+        """Prints a measured figure, and keeps it in figures.txt beside the screenshots
+        (pytest shows prints only with -s or on failure)."""
+        print(text)
+        for folder in self.shots:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / "figures.txt", "a", encoding="utf-8") as out:
+                out.write(text.strip() + "\n")
+
     def open(self, url: str, *, site_path: str | None = None, html: str | None = None) -> Any:
         """A new tab on `url`; `html` is what the site serves there (else the site's default)."""
         if html is not None:
@@ -581,7 +590,7 @@ def test_outage_queue_survives_worker_restart_and_arrives_exactly_once(paired: E
     assert tab_after["chat_id"] == tab_before["chat_id"] == chat
     assert tab_after["status"] == tab_before["status"]
     assert b.action_badge(tab)[:2] == ERROR
-    print(f"\n[outage] queued {len(queued_ids)} activities; popup said {queue_line!r}")
+    env.note(f"\n[outage] queued {len(queued_ids)} activities; popup said {queue_line!r}")
 
     failures = b.storage("local")["link"]["failures"]
     env.server.port = port
@@ -591,7 +600,7 @@ def test_outage_queue_survives_worker_restart_and_arrives_exactly_once(paired: E
     # nothing pokes the worker: its own retry (back-off after `failures` failures) delivers
     b.wait(lambda: not b.storage("local").get("outbox"), 90,
            "the outbox to drain after the server came back")
-    print(f"[outage] {failures} failed attempts while down; delivered "
+    env.note(f"[outage] {failures} failed attempts while down; delivered "
           f"{time.monotonic() - started:.1f} s after the restart")
     activities = env.chat_events(chat, "chat.activity")
     ids = Counter(e["id"] for e in activities)
@@ -808,7 +817,7 @@ def test_content_script_cost_per_send_and_no_idle_timers(paired: Env) -> None:
     base_page.close()
 
     med_base = statistics.median(baseline["total"])
-    print(f"\n[cost] {messages} user messages on the page, {n} observed sends per way; the "
+    env.note(f"\n[cost] {messages} user messages on the page, {n} observed sends per way; the "
           f"same page without the extension: {med_base:.3f} ms, script "
           f"{baseline['script_ms_per_send']:.3f} ms per send")
     for way, click in (("Enter", False), ("click in the box + Enter", True)):
@@ -817,7 +826,7 @@ def test_content_script_cost_per_send_and_no_idle_timers(paired: Env) -> None:
         p90 = sorted(got["total"])[int(0.9 * n) - 1]
         observer_med = statistics.median(got["observer"])
         script_extra = got["script_ms_per_send"] - baseline["script_ms_per_send"]
-        print(f"[cost] {way}: input + append + microtasks median {med:.3f} ms (p90 {p90:.3f}, "
+        env.note(f"[cost] {way}: input + append + microtasks median {med:.3f} ms (p90 {p90:.3f}, "
               f"max {max(got['total']):.3f}); the content script's mutation callback median "
               f"{observer_med:.3f} ms (max {max(got['observer']):.3f}, first send "
               f"{got['observer'][0]:.3f}); extra renderer script time per send, replies "
@@ -835,7 +844,7 @@ def test_content_script_cost_per_send_and_no_idle_timers(paired: Env) -> None:
     timers["TimerInstall"] -= 1                         # the control's
     timers["TimerFire"] -= 1
     timers["FunctionCall"] -= 1                         # the control's callback
-    print(f"[idle] over 3 s idle on the 500-message page, besides the control timer: "
+    env.note(f"[idle] over 3 s idle on the 500-message page, besides the control timer: "
           f"{dict(+timers) or 'no timers'}")
     assert timers["TimerInstall"] == 0 and timers["TimerFire"] == 0, timers
     assert timers["RequestAnimationFrame"] == 0, timers
