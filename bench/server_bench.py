@@ -41,6 +41,8 @@ def app(environ, start_response):
     os.fsync(fd)
     start_response("200 OK", [("Content-Type", "application/json")])
     return [b'{"stored": 1}']
+import logging
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=8, _quiet=True)
 """
 
@@ -112,6 +114,11 @@ def start_serve(work: Path) -> tuple[subprocess.Popen[bytes], int, str]:
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     wait_port(port, timeout=600)
+    deadline = time.monotonic() + 60
+    while not list((work / "config").glob("server-*.json")):   # written just after binding
+        if time.monotonic() > deadline:
+            raise RuntimeError("serve wrote no hand-over file")
+        time.sleep(0.05)
     info = json.loads(next((work / "config").glob("server-*.json")).read_text())
     return proc, port, info["cli_token"]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import signal
 import sys
@@ -92,6 +93,8 @@ def serve(data_dir: Path, config_dir: Path, *, port: int, host: str = "127.0.0.1
     from waitress.server import create_server
 
     host = check_loopback(host)
+    # A short queue of requests behind a batch being fsynced is normal, not a warning.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     live = LiveLedger.open(data_dir, config_dir, passphrase=passphrase)
     ledger = live.ledger
     handover = handover_path(config_dir, ledger.ledger_id)
