@@ -71,10 +71,10 @@ def sign_report(body: dict[str, Any], keys: LedgerKeys) -> dict[str, Any]:
     return body
 
 
-def report_json(report: Mapping[str, Any]) -> str:
-    """The JSON download: stable key order and indentation, so two audits diff cleanly."""
-    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
-                        ).decode()
+def report_json(report: Mapping[str, Any]) -> bytes:
+    """The JSON download, UTF-8: stable key order and indentation, so two audits diff
+    cleanly. Bytes straight from the encoder: a large report is not copied again."""
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def report_csv(report: Mapping[str, Any]) -> str:
@@ -103,7 +103,7 @@ def _cell(value: Any) -> str:
 def render(report: Mapping[str, Any], fmt: str) -> bytes:
     """The report in one of FORMATS, as the bytes of a download."""
     if fmt == "json":
-        return report_json(report).encode()
+        return report_json(report)
     if fmt == "csv":
         return report_csv(report).encode()
     if fmt == "html":

@@ -232,7 +232,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     ledger = open_ledger(args, writable=False, create=False)
     for notice in ledger.notices:
         print(f"consent-ledger: {notice}", file=sys.stderr)
-    data = render(audit_ledger(ledger, as_of=as_of), args.format)
+    report = audit_ledger(ledger, as_of=as_of)
+    data = render(report, args.format)
+    del report   # a large audit: keep one copy in memory while writing, not two
     if args.output and args.output != "-":
         try:
             Path(args.output).write_bytes(data)
