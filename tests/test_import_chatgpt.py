@@ -7,7 +7,6 @@ Expected activity is computed here from the raw JSON: every user node of the `ma
 from __future__ import annotations
 
 import json
-import os
 import sys
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -19,33 +18,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.events import account_label, validate_event
-from auditor.importers import format_summary, read_export
+from auditor.events import account_label
+from auditor.importers import format_summary
 from auditor.importers.common import epoch_at
 from auditor.times import parse_rfc3339
+from tests.import_helpers import REAL, SALT, need_real, read
 
-SALT = bytes(range(32))
 DATA = Path(__file__).parent / "data" / "exports"
-REAL = Path(os.environ.get("CONSENT_LEDGER_EXPORT_FIXTURES",
-                           Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "exports"))
 USER = "user-SyntheticUser0001"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def need_real(name: str) -> Path:
-    path = REAL / name
-    if not path.is_file():
-        pytest.skip(f"shared export fixture {name} not present")
-    return path
-
-
-def read(path: Path, **kw: Any) -> tuple[list[dict], Any]:
-    result = read_export(path, salt=SALT, **kw)
-    events = list(result.events)
-    assert result.summary.complete
-    for e in events:
-        assert validate_event(e) == e
-    return events, result.summary
 
 
 def load(path: Path) -> list[dict]:

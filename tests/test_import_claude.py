@@ -7,7 +7,6 @@ conversations have human messages, and their first and last message times.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zipfile
 from datetime import datetime
@@ -16,31 +15,15 @@ from typing import Any
 
 import pytest
 
-from auditor.events import account_label, validate_event
+from auditor.events import account_label
 from auditor.importers import ImportFormatError, ImportOptionError, read_export
 from auditor.times import parse_rfc3339
+from tests.import_helpers import REAL, SALT, need_real, read
 
-SALT = bytes(range(32))
 DATA = Path(__file__).parent / "data" / "exports"
-REAL = Path(os.environ.get("CONSENT_LEDGER_EXPORT_FIXTURES",
-                           Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "exports"))
 ACCT = "11111111-2222-4333-8444-555555555555"
 
 
-def need_real(name: str) -> Path:
-    path = REAL / name
-    if not path.is_file():
-        pytest.skip(f"shared export fixture {name} not present")
-    return path
-
-
-def read(path: Path, **kw: Any) -> tuple[list[dict], Any]:
-    result = read_export(path, salt=SALT, **kw)
-    events = list(result.events)
-    assert result.summary.complete
-    for e in events:
-        assert validate_event(e) == e
-    return events, result.summary
 
 
 def spans(events: list[dict]) -> dict[str, tuple[datetime, datetime, int]]:

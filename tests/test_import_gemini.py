@@ -8,43 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from auditor.events import validate_event
 from auditor.importers import ImportFormatError, read_export
 from auditor.times import parse_rfc3339
+from tests.import_helpers import SALT, need_real, read
 
-SALT = bytes(range(32))
 DATA = Path(__file__).parent / "data" / "exports"
-REAL = Path(os.environ.get("CONSENT_LEDGER_EXPORT_FIXTURES",
-                           Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "exports"))
 TAKEOUT = DATA / "gemini_takeout"
 ACTIVITY = TAKEOUT / "Takeout" / "Meine Aktivitäten" / "Gemini-Apps" / "MeineAktivitäten.json"
 PROMPTS = ("Prompted ", "Asked ", "Eingegebener Prompt: ", "送信したメッセージ: ")
 LINK = re.compile(r"https://(?:gemini\.google\.com/app(?:/c)?|bard\.google\.com/chat)/([\w-]+)")
 
 
-def need_real(name: str) -> Path:
-    path = REAL / name
-    if not path.is_file():
-        pytest.skip(f"shared export fixture {name} not present")
-    return path
-
-
-def read(path: Path, **kw: Any) -> tuple[list[dict], Any]:
-    result = read_export(path, salt=SALT, **kw)
-    events = list(result.events)
-    assert result.summary.complete
-    for e in events:
-        assert validate_event(e) == e
-    return events, result.summary
 
 
 def link_of(row: dict) -> str | None:
