@@ -193,7 +193,7 @@ def frame_ledger(path: Path, scan: Scan) -> None:
 
 def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | None = None,
                 want_seqs: Iterable[int] = (), collect_kids: bool = False,
-                strict: bool = False) -> Iterator[tuple[int, Event]]:
+                strict: bool = False, framed: bool = False) -> Iterator[tuple[int, Event]]:
     """Read and check every line of the complete batches: sequence, chain, and (with keys)
     the ciphertext's authentication; with `strict` (verify), also that each line is in its
     exact canonical form. Yield `(seq, event)` for each record as it is checked.
@@ -201,8 +201,10 @@ def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | No
     A generator, so a ledger of any size is read in flat memory; `scan` is filled in as it
     goes and is complete when the generator is exhausted. A bad line stops the reading and
     is named in `scan.problem`. Without keys nothing is decrypted and nothing is yielded.
+    With `framed`, `scan` comes already framed (read up to where that pass found the end).
     """
-    frame_ledger(path, scan)
+    if not framed:
+        frame_ledger(path, scan)
     scan.head = genesis(ledger_id)
     if not scan.good_len:
         return
@@ -361,6 +363,7 @@ class Ledger:
         self._epoch = 0
         self._checkpoint: Checkpoint | None = None
         self._loaded_checkpoint = Checkpoint(0, self._head, "")
+        self._frame: Scan | None = None
         self._persisted_seq = -1
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -427,6 +430,7 @@ class Ledger:
             # knows the size and head from the framing pass alone.
             scan = Scan()
             frame_ledger(self.path, scan)
+            self._frame = scan
             if scan.framed_records < cp.seq:
                 raise LedgerCorruptError(
                     scan.framed_records + 1,
@@ -658,10 +662,15 @@ class Ledger:
 
     def events(self) -> Iterator[Event]:
         """Every stored event, decrypted, in ledger order (lazily: memory stays flat)."""
-        scan = Scan()
         cp = self._loaded_checkpoint
+        # A reader reads what it framed when it opened (a snapshot, even while a server
+        # appends); a writer frames again, as it may have appended since.
+        framed = self._frame is not None and not self.writable
+        scan = Scan(good_len=self._frame.good_len,  # type: ignore[union-attr]
+                    framed_records=self._frame.framed_records,  # type: ignore[union-attr]
+                    ) if framed else Scan()
         for _seq, event in iter_ledger(self.path, self.ledger_id, scan, keys=self.keys,
-                                       want_seqs=(cp.seq,)):
+                                       want_seqs=(cp.seq,), framed=framed):
             yield event
         check_against_checkpoint(scan, cp)
         if not self.writable:

@@ -215,3 +215,15 @@ def test_record_lines_are_one_json_object_each(data_dir: Path, config_dir: Path)
     assert [r["seq"] for r in records] == [1, 2]
     assert [r["end"] for r in records] == [False, True]
     assert records[1]["prev"] != records[0]["prev"]
+
+
+def test_a_reader_reads_the_snapshot_it_opened(open_ledger: Callable[..., Ledger],
+                                               data_dir: Path, config_dir: Path) -> None:
+    writer = open_ledger()
+    writer.append([make_event(chat_id="before") for _ in range(3)])
+    reader = Ledger.open(data_dir, config_dir, writable=False)
+    writer.append([make_event(chat_id="after") for _ in range(2)])   # a server appends on
+    assert [e["chat_id"] for e in reader.events()] == ["before"] * 3
+    assert reader.seq == 3
+    assert [e["chat_id"] for e in Ledger.open(data_dir, config_dir, writable=False).events()
+            ].count("after") == 2
