@@ -4,6 +4,7 @@ skipped when absent), and reading an export with every event checked."""
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from auditor.events import validate_event
 from auditor.importers import read_export
+from auditor.times import parse_rfc3339
 
 SALT = bytes(range(32))
 DATA = Path(__file__).parent / "data" / "exports"
@@ -33,3 +35,14 @@ def read(path: Path, **kw: Any) -> tuple[list[dict[str, Any]], Any]:
     for e in events:
         assert validate_event(e) == e
     return events, result.summary
+
+
+def spans(events: list[dict[str, Any]]) -> dict[str, tuple[datetime, datetime, int]]:
+    """Per chat: first and last activity, and how many, from the events themselves."""
+    out: dict[str, tuple[datetime, datetime, int]] = {}
+    for e in events:
+        if e["type"] == "chat.activity":
+            t = parse_rfc3339(e["at"])
+            first, last, n = out.get(e["chat_id"], (t, t, 0))
+            out[e["chat_id"]] = (min(first, t), max(last, t), n + 1)
+    return out

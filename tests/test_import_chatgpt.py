@@ -22,7 +22,7 @@ from auditor.events import account_label
 from auditor.importers import format_summary
 from auditor.importers.common import epoch_at
 from auditor.times import parse_rfc3339
-from tests.import_helpers import REAL, SALT, need_real, read
+from tests.import_helpers import REAL, SALT, need_real, read, spans
 
 DATA = Path(__file__).parent / "data" / "exports"
 USER = "user-SyntheticUser0001"
@@ -66,16 +66,6 @@ def expected(conversations: list[dict]) -> dict[str, tuple[datetime, datetime, i
             out[cid] = (min(times), max(times), len(times))
     return out
 
-
-def spans(events: list[dict]) -> dict[str, tuple[datetime, datetime, int]]:
-    out: dict[str, tuple[datetime, datetime, int]] = {}
-    for e in events:
-        if e["type"] != "chat.activity":
-            continue
-        t = parse_rfc3339(e["at"])
-        first, last, n = out.get(e["chat_id"], (t, t, 0))
-        out[e["chat_id"]] = (min(first, t), max(last, t), n + 1)
-    return out
 
 
 def texts(conversations: list[dict]) -> set[str]:

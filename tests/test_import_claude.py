@@ -18,23 +18,13 @@ import pytest
 from auditor.events import account_label
 from auditor.importers import ImportFormatError, ImportOptionError, read_export
 from auditor.times import parse_rfc3339
-from tests.import_helpers import REAL, SALT, need_real, read
+from tests.import_helpers import REAL, SALT, need_real, read, spans
 
 DATA = Path(__file__).parent / "data" / "exports"
 ACCT = "11111111-2222-4333-8444-555555555555"
 
 
 
-
-def spans(events: list[dict]) -> dict[str, tuple[datetime, datetime, int]]:
-    out: dict[str, tuple[datetime, datetime, int]] = {}
-    for e in events:
-        if e["type"] != "chat.activity":
-            continue
-        t = parse_rfc3339(e["at"])
-        first, last, n = out.get(e["chat_id"], (t, t, 0))
-        out[e["chat_id"]] = (min(first, t), max(last, t), n + 1)
-    return out
 
 
 def expected_claude(conversations: list[Any]) -> dict[str, tuple[datetime, datetime, int]]:

@@ -17,7 +17,7 @@ import pytest
 
 from auditor.importers import ImportFormatError, read_export
 from auditor.times import parse_rfc3339
-from tests.import_helpers import SALT, need_real, read
+from tests.import_helpers import SALT, need_real, read, spans
 
 DATA = Path(__file__).parent / "data" / "exports"
 TAKEOUT = DATA / "gemini_takeout"
@@ -54,15 +54,6 @@ def expected(rows: list[dict]) -> dict[str, tuple[datetime, datetime, int]]:
         out[chat] = (min(first, t), max(last, t), n + 1)
     return out
 
-
-def spans(events: list[dict]) -> dict[str, tuple[datetime, datetime, int]]:
-    out: dict[str, tuple[datetime, datetime, int]] = {}
-    for e in events:
-        if e["type"] == "chat.activity":
-            t = parse_rfc3339(e["at"])
-            first, last, n = out.get(e["chat_id"], (t, t, 0))
-            out[e["chat_id"]] = (min(first, t), max(last, t), n + 1)
-    return out
 
 
 def prompt_texts(rows: list[dict]) -> set[str]:
