@@ -14,37 +14,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ledger_bench import generate, plain_pass  # noqa: E402
+from bench.ledger_bench import best_of, generate, plain_pass, report_timing  # noqa: E402
 
 
 def child(mode: str, path: str, work: str) -> None:
     os.environ["CONSENT_LEDGER_DIR"] = os.path.join(work, "data")
     os.environ["CONSENT_LEDGER_CONFIG_DIR"] = os.path.join(work, "config")
-    t0 = time.perf_counter()
-    if mode == "plain":
-        plain_pass(Path(path))
-    else:
+
+    def run() -> None:
+        if mode == "plain":
+            plain_pass(Path(path))
+            return
         from server.cli import main
         assert main(["audit", "--as-of", "2026-11-28", "-o", os.path.join(work, "r.json")]) == 0
-    elapsed = time.perf_counter() - t0
-    print(json.dumps({"seconds": elapsed,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
-
-def measure(mode: str, path: Path, work: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path), work],
-                         check=True, capture_output=True, text=True, cwd=ROOT)
-    return json.loads(out.stdout)
+    report_timing(run)
 
 
 def main() -> None:
@@ -64,12 +56,7 @@ def main() -> None:
                    "CONSENT_LEDGER_CONFIG_DIR": os.path.join(work, "config")}
             subprocess.run([sys.executable, "-m", "server.cli", "ingest", str(path)],
                            check=True, env=env, cwd=ROOT, capture_output=True)
-            best: dict[str, dict[str, float]] = {}
-            for _ in range(args.repeat):
-                for mode in ("plain", "audit"):
-                    r = measure(mode, path, work)
-                    if mode not in best or r["seconds"] < best[mode]["seconds"]:
-                        best[mode] = r
+            best = best_of(__file__, ("plain", "audit"), path, repeat=args.repeat, work=work)
             chats = len(json.loads(Path(work, "r.json").read_text())["chats"])
             ratio = best["audit"]["seconds"] / best["plain"]["seconds"]
             print(f"{n:>9} events ({chats} chats): plain pass {best['plain']['seconds']:.2f}s, "

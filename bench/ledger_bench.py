@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,27 +69,47 @@ def ingest(path: Path) -> int:
     return main(["ingest", str(path)])
 
 
-def child(mode: str, path: str, workdir: str) -> None:
-    os.environ["CONSENT_LEDGER_DIR"] = os.path.join(workdir, "data")
-    os.environ["CONSENT_LEDGER_CONFIG_DIR"] = os.path.join(workdir, "config")
+def report_timing(run: Callable[[], object]) -> None:
+    """In a child process: run, then print its time and this process's peak RSS as JSON."""
     t0 = time.perf_counter()
-    if mode == "plain":
-        plain_pass(Path(path))
-    else:
-        import contextlib
-        import io
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert ingest(Path(path)) == 0
+    run()
     elapsed = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": elapsed, "peak_mb": rss}))
 
 
-def measure(mode: str, path: Path) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as work:
-        out = subprocess.run([sys.executable, __file__, "--child", mode, str(path), work],
-                             check=True, capture_output=True, text=True, cwd=ROOT)
-    return json.loads(out.stdout)
+def best_of(script: str, modes: tuple[str, ...], path: Path, *, repeat: int,
+            work: str | None = None) -> dict[str, dict[str, float]]:
+    """Run `script --child MODE PATH WORK` for each mode, interleaved, `repeat` times (the
+    machine is noisy), each in a fresh process; keep each mode's fastest run. Without
+    `work`, every run gets a new empty folder."""
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(repeat):
+        for mode in modes:
+            with tempfile.TemporaryDirectory() as fresh:
+                out = subprocess.run([sys.executable, script, "--child", mode, str(path),
+                                      work or fresh], check=True, capture_output=True,
+                                     text=True, cwd=ROOT)
+            r = json.loads(out.stdout)
+            if mode not in best or r["seconds"] < best[mode]["seconds"]:
+                best[mode] = r
+    return best
+
+
+def child(mode: str, path: str, workdir: str) -> None:
+    os.environ["CONSENT_LEDGER_DIR"] = os.path.join(workdir, "data")
+    os.environ["CONSENT_LEDGER_CONFIG_DIR"] = os.path.join(workdir, "config")
+
+    def run() -> None:
+        if mode == "plain":
+            plain_pass(Path(path))
+            return
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert ingest(Path(path)) == 0
+
+    report_timing(run)
 
 
 def main() -> None:
@@ -104,12 +125,7 @@ def main() -> None:
         for n in args.sizes:
             path = Path(tmp) / f"events-{n}.jsonl"
             generate(path, n)
-            best: dict[str, dict[str, float]] = {}
-            for _ in range(args.repeat):   # interleaved, best of N: the machine is noisy
-                for mode in ("plain", "ingest"):
-                    r = measure(mode, path)
-                    if mode not in best or r["seconds"] < best[mode]["seconds"]:
-                        best[mode] = r
+            best = best_of(__file__, ("plain", "ingest"), path, repeat=args.repeat)
             ratio = best["ingest"]["seconds"] / best["plain"]["seconds"]
             print(f"{n:>9} events: plain pass {best['plain']['seconds']:.2f}s "
                   f"({best['plain']['peak_mb']:.0f} MB), ingest {best['ingest']['seconds']:.2f}s"
