@@ -552,30 +552,42 @@ class TableRow:
     reasons: list[str]
 
 
+def kept_text(chat: Mapping[str, Any], seconds_left: float | None, times: _Times
+              ) -> tuple[str, str]:
+    """Until when the provider keeps the chat, and a note: shared by this report's table
+    and the dashboard's."""
+    expires = chat.get("expires_at")
+    if expires and seconds_left is not None:
+        when = _relative(seconds_left)
+        return times.day(expires), (f"already gone ({when})" if chat.get("expired") else when)
+    if (chat.get("expiry_basis") or "").startswith("O4"):
+        return "No end date", "a court order makes the provider keep it"
+    return "Until you delete it", ""
+
+
+def window_texts(chat: Mapping[str, Any], times: _Times, joiner: str) -> list[str]:
+    return [f"{times.day(w['from'])}{joiner}{times.day(w['until']) if w['until'] else 'now'}"
+            for w in chat.get("training_windows") or ()]
+
+
+def active_text(chat: Mapping[str, Any], times: _Times, joiner: str) -> str:
+    first, last = chat.get("first_activity"), chat.get("last_activity")
+    if not (first and last):
+        return "Only opened, never written in"
+    start, end = times.day(first), times.day(last)
+    return start if start == end else f"{start}{joiner}{end}"
+
+
 def _table_rows(chats: list[Mapping[str, Any]], today: float, times: _Times
                 ) -> list[TableRow]:
     rows = []
     for chat in chats:
         expires = chat.get("expires_at")
         basis = chat.get("expiry_basis") or ""
-        if expires:
-            kept = times.day(expires)
-            when = _relative(times.ts(expires) - today)
-            kept_note = f"already gone ({when})" if chat.get("expired") else when
-        elif basis.startswith("O4"):
-            kept, kept_note = "No end date", "a court order makes the provider keep it"
-        else:
-            kept, kept_note = "Until you delete it", ""
-        windows = [
-            f"{times.day(w['from'])} → {times.day(w['until']) if w['until'] else 'now'}"
-            for w in chat.get("training_windows") or ()
-        ]
-        first, last = chat.get("first_activity"), chat.get("last_activity")
-        if first and last:
-            start, end = times.day(first), times.day(last)
-            active = start if start == end else f"{start} – {end}"
-        else:
-            active = "Only opened, never written in"
+        kept, kept_note = kept_text(chat, times.ts(expires) - today if expires else None,
+                                    times)
+        windows = window_texts(chat, times, " → ")
+        active = active_text(chat, times, " – ")
         rows.append(TableRow(
             verdict=VERDICTS.get(chat["training"], VERDICTS["unknown"]),
             badge_title=badge_title(chat), name=_chat_name(chat),

@@ -29,9 +29,11 @@ from auditor.html_report import (
     _consent_band,
     _month_index,
     _month_start,
-    _relative,
     _Times,
+    active_text,
     badge_title,
+    kept_text,
+    window_texts,
 )
 from auditor.live import RowsSnapshot
 
@@ -209,25 +211,11 @@ def select(index: ChatIndex, filters: Filters, now: float) -> Page:
 def _chat_view(row: Mapping[str, Any], expires: float | None, now: float, times: _Times
                ) -> ChatView:
     title = " ".join(str(row["title"] or "").split())
-    basis = row.get("expiry_basis") or ""
-    soon = False
-    if row["expires_at"] and expires is not None:
-        kept = times.day(row["expires_at"])
-        when = _relative(expires - now)
-        kept_note = f"already gone ({when})" if row["expired"] else when
-        soon = not row["expired"] and expires - now <= 30 * 86400
-    elif basis.startswith("O4"):
-        kept, kept_note = "No end date", "a court order makes the provider keep it"
-    else:
-        kept, kept_note = "Until you delete it", ""
-    windows = [f"{times.day(w['from'])} to {times.day(w['until']) if w['until'] else 'now'}"
-               for w in row["training_windows"]]
-    first, last = row["first_activity"], row["last_activity"]
-    if first and last:
-        start, end = times.day(first), times.day(last)
-        active = start if start == end else f"{start} to {end}"
-    else:
-        active = "Only opened, never written in"
+    seconds_left = expires - now if row["expires_at"] and expires is not None else None
+    kept, kept_note = kept_text(row, seconds_left, times)
+    soon = seconds_left is not None and not row["expired"] and seconds_left <= 30 * 86400
+    windows = window_texts(row, times, " to ")
+    active = active_text(row, times, " to ")
     return ChatView(
         verdict=VERDICTS.get(row["training"], VERDICTS["unknown"]), badge_title=badge_title(row),
         title=title or "Untitled chat", untitled=not title,
