@@ -105,13 +105,10 @@
       const button = T.first(doc, SEL.title);
       return T.textOf(button && (button.querySelector(SEL.titleText) || button)) || T.titleFromDocument(doc, [' - Claude', ' – Claude'], ['Claude', 'New chat']);
     },
-    titleAnchor: (doc) => T.first(doc, SEL.titleAnchor),
+    ...T.selectorMembers(SEL),
     isUserMessage,
     userMessages,
     messageId: () => null,
-    isComposer: (el) => !!T.closestAny(el, SEL.composer),
-    isSendButton: (el) => !!T.closestAny(el, SEL.sendButton),
-    hasComposer: (doc) => !!T.first(doc, SEL.composer),
     feedbackRating,
     isDeleteConfirm,
     chatIdNear: (el) => T.chatIdNear(el, 'https://claude.ai', chatIdFromUrl, 3),

@@ -94,5 +94,19 @@
     return null;
   }
 
-  CL.pageTools = { UUID, TEMPORARY, toUrl, queryFlag, textOf, first, closestAny, titleFromDocument, chatIdNear };
+  /**
+   * The adapter members that only apply a site's selectors (`titleAnchor`, `composer`,
+   * `sendButton`): the same on every site, so written once; the selectors stay in the
+   * site's own file.
+   */
+  function selectorMembers(sel) {
+    return {
+      titleAnchor: (doc) => first(doc, sel.titleAnchor),
+      isComposer: (el) => !!closestAny(el, sel.composer),
+      isSendButton: (el) => !!closestAny(el, sel.sendButton),
+      hasComposer: (doc) => !!first(doc, sel.composer),
+    };
+  }
+
+  CL.pageTools = { UUID, TEMPORARY, toUrl, queryFlag, textOf, first, closestAny, titleFromDocument, chatIdNear, selectorMembers };
 })(globalThis);
