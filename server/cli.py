@@ -262,7 +262,8 @@ def _verify_report(args: argparse.Namespace) -> int:
     from auditor.ledger import read_head
     from auditor.report import ReportError, load_report, verify_report
     try:
-        report = load_report(Path(args.report).read_bytes())
+        raw = Path(args.report).read_bytes()
+        report = load_report(raw)
     except OSError as exc:
         raise UsageError(f"cannot read {args.report}: {exc.strerror}") from None
     except (ReportError, UnicodeDecodeError) as exc:
@@ -280,7 +281,6 @@ def _verify_report(args: argparse.Namespace) -> int:
         except KeysError:
             public_key = str(head.get("public_key") or "") or None
     verdict = verify_report(report, ledger_public_key=public_key)
-    raw = Path(args.report).read_bytes()
     if not raw.lstrip().startswith(b"{"):
         from auditor.html_report import rendering_matches
         if rendering_matches(raw.decode("utf-8")):
