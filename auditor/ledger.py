@@ -211,7 +211,6 @@ def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | No
     want = set(want_seqs)
     decrypt = AESGCM(keys.data).decrypt if keys else None
     loads, sha256, record_keys = orjson.loads, hashlib.sha256, _RECORD_KEYS
-    aad_prefix = f"consent-ledger/record/v1:{ledger_id}:"
     kids = scan.kids
     good_len = scan.good_len
     expected_seq, prev, offset, ended = 1, scan.head, 0, True
@@ -241,8 +240,7 @@ def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | No
                         event = loads(decrypt(
                             a2b_base64(record["nonce"], strict_mode=True),
                             a2b_base64(record["ct"], strict_mode=True),
-                            f"{aad_prefix}{expected_seq}:{prev}:{record['kid']}:"
-                            f"{int(record['end'])}".encode()))
+                            _aad(ledger_id, expected_seq, prev, record["kid"], record["end"])))
                     except (InvalidTag, ValueError, TypeError, binascii.Error,
                             orjson.JSONDecodeError):
                         event, problem = _open_record(AESGCM(keys.data),  # type: ignore[union-attr]
@@ -300,8 +298,7 @@ def _open_record(aes: AESGCM, ledger_id: str, record: dict[str, Any], *, strict:
         if strict and (b2a_base64(ct, newline=False) != record["ct"].encode()
                        or b2a_base64(nonce, newline=False) != record["nonce"].encode()):
             return None, "not in the ledger's exact form (edited)"
-        aad = (f"consent-ledger/record/v1:{ledger_id}:{record['seq']}:{record['prev']}:"
-               f"{record['kid']}:{int(record['end'])}").encode()
+        aad = _aad(ledger_id, record["seq"], record["prev"], record["kid"], record["end"])
         plain = aes.decrypt(nonce, ct, aad)
     except (InvalidTag, ValueError, TypeError, binascii.Error):
         return None, "fails authentication: its content or position was changed"
