@@ -31,13 +31,14 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import threading
 from binascii import a2b_base64, b2a_base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -160,35 +161,84 @@ _END_MARK = b'"end":true,'
 def frame_ledger(path: Path, scan: Scan) -> None:
     """A cheap first pass: where the last complete batch ends, and what follows it.
 
-    Only line ends and the `end` marker are looked at (the checking pass then reads up to
-    `good_len` and stops, so it can hand out events at once without holding a batch back).
-    Lines past the last complete batch, or a last line without its end of line, are
-    crash debris: `scan.tail` says where they start.
+    Only the `end` marker and line ends are looked at, from the end of the file back (the
+    checking pass then reads up to `good_len` and stops, so it can hand out events at once
+    without holding a batch back). The number of records is the `seq` of the last complete
+    batch's last line, unchecked: the checking pass confirms it line by line. Lines past the
+    last complete batch, or a last line without its end of line, are crash debris:
+    `scan.tail` says where they start.
     """
-    offset = good_len = lines = good_lines = 0
-    last = b""
-    torn = False
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below; a missing file is an empty ledger
     except FileNotFoundError:
         return
     with fh:
-        for raw in fh:
-            lines += 1
-            offset += len(raw)
-            if raw[-1:] != b"\n":
-                torn = True
-                break
-            if _END_MARK in raw:
-                good_len, good_lines, last = offset, lines, raw
+        size = os.fstat(fh.fileno()).st_size
+        found = _last_batch_end(fh, size)
+        if found is None:  # no readable end line near the end: count every line instead
+            fh.seek(0)
+            good_len, good_lines, last, lines, torn = _frame_forward(fh)
+        else:
+            good_len, last, seq = found
+            fh.seek(good_len)
+            debris = fh.read()
+            torn = bool(debris) and not debris.endswith(b"\n")
+            good_lines = seq
+            lines = seq + debris.count(b"\n") + torn
     scan.good_len = good_len
     scan.framed_records = good_lines
     if good_lines:
         scan.framed_head = hashlib.sha256(last[:-1]).hexdigest()
-    if offset > good_len:
+    if lines > good_lines:
         why = ("a torn last line (no end of line)" if torn and lines == good_lines + 1
                else "a batch that never finished (the writer stopped mid-batch)")
         scan.tail = (good_lines + 1, good_len, why)
+
+
+_FRAME_CHUNK = 1 << 16
+_FRAME_BACK_LIMIT = 1 << 24  # further back than this, the forward count is as cheap
+_SEQ = re.compile(rb'\{"seq":([1-9][0-9]{0,17}),')
+
+
+def _last_batch_end(fh: BinaryIO, size: int) -> tuple[int, bytes, int] | None:
+    """(end offset, line, seq) of the last complete line carrying the end mark, read
+    backwards from the end; None if there is none within reach or its seq is unreadable."""
+    pos = size
+    buf = b""
+    while pos > 0 and size - pos < _FRAME_BACK_LIMIT:
+        step = min(_FRAME_CHUNK, pos)
+        pos -= step
+        fh.seek(pos)
+        buf = fh.read(step) + buf
+        mark = len(buf)
+        while (mark := buf.rfind(_END_MARK, 0, mark)) >= 0:
+            line_end = buf.find(b"\n", mark) + 1
+            if not line_end:
+                continue  # the torn last line: look before it
+            line_start = buf.rfind(b"\n", 0, mark) + 1
+            if not line_start and pos > 0:
+                break  # the line starts before this buffer: read further back
+            line = buf[line_start:line_end]
+            match = _SEQ.match(line)
+            return (pos + line_end, line, int(match[1])) if match else None
+    return None
+
+
+def _frame_forward(fh: BinaryIO) -> tuple[int, int, bytes, int, bool]:
+    """The framing by counting every line: (good_len, good lines, last good line, lines,
+    torn)."""
+    offset = good_len = lines = good_lines = 0
+    last = b""
+    torn = False
+    for raw in fh:
+        lines += 1
+        offset += len(raw)
+        if raw[-1:] != b"\n":
+            torn = True
+            break
+        if _END_MARK in raw:
+            good_len, good_lines, last = offset, lines, raw
+    return good_len, good_lines, last, lines, torn
 
 
 def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | None = None,
