@@ -5,12 +5,13 @@ The server keeps an engine up to date incrementally instead; a test checks both 
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from auditor.engine import Engine
 from auditor.ledger import Ledger
-from auditor.report import build_report
+from auditor.report import build_report, sign_report_json, write_report_json
 
 
 def replay(ledger: Ledger, engine: Engine | None = None) -> Engine:
@@ -26,3 +27,17 @@ def audit_ledger(ledger: Ledger, *, as_of: datetime,
     return build_report(engine, keys=ledger.keys, events=ledger.seq,
                         checkpoint=ledger.checkpoint_now(), as_of=as_of,
                         generated_at=generated_at)
+
+
+def audit_to_file(ledger: Ledger, fh: BinaryIO, *, as_of: datetime,
+                  generated_at: datetime | None = None) -> None:
+    """The signed JSON report written into `fh` (readable and seekable) as it is worked
+    out: the bytes `report_json(audit_ledger(...))` gives, in the memory of the engine's
+    state alone, then of the report's text alone while it is signed."""
+    start = fh.tell()
+    engine = replay(ledger)
+    write_report_json(fh, engine, events=ledger.seq, checkpoint=ledger.checkpoint_now(),
+                      as_of=as_of, generated_at=generated_at)
+    del engine  # every row is written: its memory goes back before the text is read to sign
+    gc.collect()
+    sign_report_json(fh, start, ledger.keys)

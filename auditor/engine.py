@@ -297,16 +297,20 @@ class Engine:
         Uses cached verdicts where they hold but does not fill the cache, so a one-shot audit
         does not keep a second copy of every row.
         """
-        with _no_gc():
-            return self._rows(_utc(as_of))
+        return list(self.iter_rows(as_of))
 
-    def _rows(self, as_of: datetime) -> list[dict[str, Any]]:
+    def iter_rows(self, as_of: datetime) -> Iterator[dict[str, Any]]:
+        """`rows`, one at a time (a report written as it goes holds one row, not all)."""
+        as_of = _utc(as_of)
+        with _no_gc():
+            yield from self._rows(as_of)
+
+    def _rows(self, as_of: datetime) -> Iterator[dict[str, Any]]:
         # Order first (the sort's keys are freed before any row exists), then evaluate in that
-        # order: the peak holds the state and the rows, never the rows and their sort keys.
+        # order.
         chats = self._chats
         order = sorted((key for key, items in chats.items() if items[0][0] <= as_of),
                        key=lambda key: _order(key, chats[key], as_of))
-        out = []
         cache = self._cache
         accounts = self._accounts
         book = self.book
@@ -322,12 +326,11 @@ class Engine:
             cached = cache.get(key) if cache else None
             if cached is not None and cached[0] == acct.gen and cached[1] <= as_of and (
                     cached[2] is None or as_of < cached[2]):
-                out.append(cached[3].row())
+                yield cached[3].row()
             else:
                 row = evaluate_row(policy, key, chats[key], view, as_of)
                 if row is not None:
-                    out.append(row)  # fresh: nobody else holds it
-        return out
+                    yield row  # fresh: nobody else holds it
 
     def accounts(self, as_of: datetime) -> list[dict[str, Any]]:
         """CONTRACT section 4's `accounts`: each account's consent and plan events."""

@@ -12,10 +12,10 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -55,8 +55,7 @@ def build_report(engine: Engine, *, keys: LedgerKeys, events: int, checkpoint: C
         "schema": SCHEMA,
         "generated_at": format_time(generated_at or utcnow()),
         "as_of": format_time(as_of),
-        "ledger": {"events": events, "head": checkpoint.head,
-                   "checkpoint": checkpoint.to_json()},
+        "ledger": _ledger_part(events, checkpoint),
         "accounts": engine.accounts(as_of),
         "chats": rows,
         "summary": engine.summary(rows),
@@ -64,17 +63,97 @@ def build_report(engine: Engine, *, keys: LedgerKeys, events: int, checkpoint: C
     return sign_report(body, keys)
 
 
+def _ledger_part(events: int, checkpoint: Checkpoint) -> dict[str, Any]:
+    return {"events": events, "head": checkpoint.head, "checkpoint": checkpoint.to_json()}
+
+
 def sign_report(body: dict[str, Any], keys: LedgerKeys) -> dict[str, Any]:
     body = {k: v for k, v in body.items() if k != "signature"}
-    body["signature"] = {"alg": "ed25519", "public_key": keys.public_key_b64,
-                         "value": keys.sign(canonical(body))}
+    body["signature"] = _signature(keys, canonical(body))
     return body
 
 
+def _signature(keys: LedgerKeys, message: bytes | bytearray) -> dict[str, str]:
+    return {"alg": "ed25519", "public_key": keys.public_key_b64, "value": keys.sign(message)}
+
+
+# --- the JSON download ------------------------------------------------------------------------
+#
+# The file is the canonical body (the very bytes the signature covers) with a line break
+# before each chat, then the signature: a large report is written row by row and diffs one
+# chat per line. Canonical JSON never holds a raw line break (orjson escapes them inside
+# strings), so the signed bytes are the body with every line break taken out.
+
+_SORT = orjson.OPT_SORT_KEYS
+
+
+def _write_body(write: Callable[[bytes], object], *, accounts: Any, as_of: str,
+                chats: Iterable[Mapping[str, Any]], generated_at: str,
+                ledger: Mapping[str, Any]) -> None:
+    """Write the body's layout: canonical, keys sorted, a line break before each chat; the
+    summary is counted from the chats as they pass."""
+    dumps = orjson.dumps
+    counts = {"chats": 0, "training_yes": 0, "training_was": 0, "training_no": 0,
+              "training_unknown": 0}
+    write(b'{"accounts":' + dumps(accounts, option=_SORT) + b',"as_of":' + dumps(as_of)
+          + b',"chats":[')
+    sep = b"\n"
+    for row in chats:
+        write(sep + dumps(row, option=_SORT))
+        sep = b",\n"
+        counts["chats"] += 1
+        counts["training_" + row["training"]] += 1
+    write(b'\n],"generated_at":' + dumps(generated_at) + b',"ledger":'
+          + dumps(ledger, option=_SORT) + b',"schema":' + dumps(SCHEMA) + b',"summary":'
+          + dumps(counts, option=_SORT) + b"}")
+
+
+def _signature_tail(signature: Mapping[str, Any]) -> bytes:
+    """What replaces the body's closing brace: the signature, last."""
+    return b',\n"signature":' + orjson.dumps(signature, option=_SORT) + b"}\n"
+
+
 def report_json(report: Mapping[str, Any]) -> bytes:
-    """The JSON download, UTF-8: stable key order and indentation, so two audits diff
-    cleanly. Bytes straight from the encoder: a large report is not copied again."""
-    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    """The JSON download of a built report, UTF-8 (the layout `write_report_json` streams)."""
+    out = io.BytesIO()
+    _write_body(out.write, accounts=report["accounts"], as_of=report["as_of"],
+                chats=report["chats"], generated_at=report["generated_at"],
+                ledger=report["ledger"])
+    data = out.getbuffer()
+    return bytes(data[:-1]) + _signature_tail(report["signature"])
+
+
+def write_report_json(fh: BinaryIO, engine: Engine, *, events: int, checkpoint: Checkpoint,
+                      as_of: datetime, generated_at: datetime | None = None) -> None:
+    """Stream the report's body into `fh` (a readable, seekable binary file), one chat at a
+    time; `sign_report_json` then signs it. Between the two the caller can drop the
+    engine, so a large audit never holds its state, its rows and its text at once."""
+    _write_body(fh.write, accounts=engine.accounts(as_of), as_of=format_time(as_of),
+                chats=engine.iter_rows(as_of), generated_at=format_time(generated_at or utcnow()),
+                ledger=_ledger_part(events, checkpoint))
+
+
+def sign_report_json(fh: BinaryIO, start: int, keys: LedgerKeys) -> None:
+    """Sign the body written from offset `start` of `fh` and end the file with the
+    signature (what `report_json` writes for the same report)."""
+    fh.flush()
+    end = fh.seek(0, io.SEEK_END)
+    fh.seek(start)
+    message = bytearray(end - start)  # the canonical body: the layout less its line breaks
+    size = 0
+    while chunk := fh.read(1 << 20):
+        chunk = chunk.replace(b"\n", b"")
+        message[size:size + len(chunk)] = chunk
+        size += len(chunk)
+    del message[size:]
+    if message[-1:] != b"}":
+        raise ReportError("the report body was not written whole")
+    signature = _signature(keys, message)
+    del message
+    fh.seek(end - 1)
+    fh.write(_signature_tail(signature))
+    fh.truncate()
+    fh.flush()
 
 
 def report_csv(report: Mapping[str, Any]) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -222,7 +223,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Write the signed audit report as of now or of --as-of."""
-    from auditor.audit import audit_ledger
+    from auditor.audit import audit_ledger, audit_to_file
     from auditor.report import render
     from auditor.times import TimeFormatError, parse_user_time, utcnow
     try:
@@ -232,18 +233,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
     ledger = open_ledger(args, writable=False, create=False)
     for notice in ledger.notices:
         print(f"consent-ledger: {notice}", file=sys.stderr)
+    if args.format == "json":  # streamed: a large audit holds one row at a time
+        _write_output(args.output, lambda fh: audit_to_file(ledger, fh, as_of=as_of))
+        return EXIT_OK
     report = audit_ledger(ledger, as_of=as_of)
     data = render(report, args.format)
     del report   # a large audit: keep one copy in memory while writing, not two
-    if args.output and args.output != "-":
-        try:
-            Path(args.output).write_bytes(data)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+    _write_output(args.output, lambda fh: fh.write(data))
     return EXIT_OK
+
+
+def _write_output(output: str | None, fill: Callable[[BinaryIO], object]) -> None:
+    """Fill a file and put it at `output` whole (a temporary file beside it, renamed when
+    complete, readable by its owner only: a report holds chat titles), or copy it to
+    standard output."""
+    if not output or output == "-":
+        with tempfile.TemporaryFile() as fh:
+            fill(fh)
+            fh.seek(0)
+            shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    try:
+        fh = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
+            dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    try:
+        with fh:
+            fill(fh)
+        os.replace(fh.name, target)
+    except BaseException as exc:
+        Path(fh.name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        raise
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.audit import audit_ledger
+from auditor.audit import audit_ledger, audit_to_file
 from auditor.demo import demo_events
 from auditor.keys import LedgerKeys
 from auditor.ledger import Ledger
@@ -28,6 +28,7 @@ from auditor.report import (
     canonical,
     load_report,
     report_csv,
+    report_json,
     sign_report,
     verify_report,
 )
@@ -150,6 +151,67 @@ def test_audit_and_verify_from_the_command_line(demo_ledger: Ledger, tmp_path: P
     out.write_text(json.dumps(report))
     bad = cli("verify", str(out))
     assert bad.returncode == 1 and "REFUSED" in bad.stdout
+
+
+def test_the_streamed_report_is_the_built_one_byte_for_byte(demo_ledger: Ledger,
+                                                           tmp_path: Path) -> None:
+    when = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    built = audit_ledger(demo_ledger, as_of=AS_OF, generated_at=when)
+    with open(tmp_path / "r.json", "w+b") as fh:
+        fh.write(b"leading bytes the writer must leave alone")
+        start = fh.tell()
+        audit_to_file(demo_ledger, fh, as_of=AS_OF, generated_at=when)
+        fh.seek(start)
+        streamed = fh.read()
+    assert streamed == report_json(built)
+    assert json.loads(streamed) == built
+    # One chat per line; without the line breaks the body is the canonical, signed form.
+    lines = streamed.split(b"\n")   # head, the chats, the rest, the signature, ""
+    assert [json.loads(line.rstrip(b",")) for line in lines[1:-3]] == built["chats"]
+    body, _, tail = streamed.rpartition(b',\n"signature":')
+    assert body.replace(b"\n", b"") + b"}" == canonical(
+        {k: v for k, v in built.items() if k != "signature"})
+    assert json.loads(b"{" + b'"signature":' + tail)["signature"] == built["signature"]
+    assert verify_report(json.loads(streamed)).ok
+
+
+def test_an_empty_report_streams_too(data_dir: Path, config_dir: Path, tmp_path: Path) -> None:
+    Ledger.open(data_dir, config_dir).close()
+    reader = Ledger.open(data_dir, config_dir, writable=False)
+    with open(tmp_path / "r.json", "w+b") as fh:
+        audit_to_file(reader, fh, as_of=AS_OF)
+        fh.seek(0)
+        report = json.loads(fh.read())
+    assert report["chats"] == [] and report["summary"]["chats"] == 0
+    jsonschema.validate(report, SCHEMA)
+    assert verify_report(report).ok
+
+
+def test_audit_writes_its_file_whole_and_private(demo_ledger: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "report.json"
+    out.parent.mkdir()
+    out.write_text("an older report")
+    assert cli("audit", "--as-of", "2026-11-28", "-o", str(out)).returncode == 0
+    assert out.stat().st_mode & 0o777 == 0o600     # it holds chat titles
+    assert [p.name for p in out.parent.iterdir()] == ["report.json"]  # no partial file
+    assert verify_report(load_report(out.read_bytes())).ok
+    missing = cli("audit", "-o", str(tmp_path / "no-such-folder" / "r.json"))
+    assert missing.returncode == 2 and "cannot write" in missing.stderr
+
+
+def test_a_failed_audit_leaves_the_older_report(demo_ledger: Ledger, data_dir: Path,
+                                                tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "report.json"
+    out.parent.mkdir()
+    out.write_text("an older report")
+    ledger_file = data_dir / "ledger.jsonl"
+    lines = ledger_file.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b'"seq":4', b'"seq":9')   # a line edited
+    ledger_file.write_bytes(b"\n".join(lines))
+    r = cli("audit", "-o", str(out))
+    assert r.returncode == 2 and "line 4" in r.stderr, r.stderr
+    assert out.read_text() == "an older report"
+    assert [p.name for p in out.parent.iterdir()] == ["report.json"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
