@@ -258,13 +258,42 @@ def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | No
     scan.head = genesis(ledger_id)
     if not scan.good_len:
         return
-    want = set(want_seqs)
+    cursor = _Cursor(1, scan.head)
+    with open(path, "rb") as fh:
+        yield from _read_range(fh, scan.good_len, ledger_id, scan, cursor, keys=keys,
+                               want=set(want_seqs), collect_kids=collect_kids, strict=strict)
+    _check_end(scan, cursor)
+
+
+class _Cursor:
+    """Where a reading pass is: the next line's expected seq and prev, and whether the line
+    before ended a batch."""
+
+    __slots__ = ("ended", "prev", "seq")
+
+    def __init__(self, seq: int, prev: str, ended: bool = True) -> None:
+        self.seq, self.prev, self.ended = seq, prev, ended
+
+
+def _check_end(scan: Scan, cursor: _Cursor) -> None:
+    if scan.problem is None and (not cursor.ended or scan.records != scan.framed_records):
+        scan.problem = LedgerCorruptError(cursor.seq - 1, "the batch marks do not match "
+                                                          "the lines (edited)")
+
+
+def _read_range(fh: BinaryIO, stop: int, ledger_id: str, scan: Scan, cursor: _Cursor, *,
+                keys: LedgerKeys | None, want: set[int], collect_kids: bool = False,
+                strict: bool = False, plain: bool = False, offset: int = 0
+                ) -> Iterator[tuple[int, Any]]:
+    """Check the lines from `fh`'s position (file offset `offset`) up to offset `stop`,
+    going on from `cursor`, which is left after the last good line; yield `(seq, event)`,
+    or with `plain` `(seq, the event's JSON bytes)`. A bad line ends the range and is named
+    in `scan.problem`."""
     decrypt = AESGCM(keys.data).decrypt if keys else None
     loads, sha256, record_keys = orjson.loads, hashlib.sha256, _RECORD_KEYS
     kids = scan.kids
-    good_len = scan.good_len
-    expected_seq, prev, offset, ended = 1, scan.head, 0, True
-    with open(path, "rb") as fh:
+    expected_seq, prev, ended = cursor.seq, cursor.prev, cursor.ended
+    try:
         for raw in fh:
             offset += len(raw)
             body = raw[:-1]
@@ -287,14 +316,18 @@ def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | No
                     try:
                         if strict:
                             raise ValueError("check the exact form")
-                        event = loads(decrypt(
+                        event = decrypt(
                             a2b_base64(record["nonce"], strict_mode=True),
                             a2b_base64(record["ct"], strict_mode=True),
-                            _aad(ledger_id, expected_seq, prev, record["kid"], record["end"])))
+                            _aad(ledger_id, expected_seq, prev, record["kid"], record["end"]))
+                        if not plain:
+                            event = loads(event)
                     except (InvalidTag, ValueError, TypeError, binascii.Error,
                             orjson.JSONDecodeError):
                         event, problem = _open_record(AESGCM(keys.data),  # type: ignore[union-attr]
                                                       ledger_id, record, strict=strict)
+                        if plain and event is not None:
+                            event = orjson.dumps(event)
             if problem is not None:
                 scan.problem = LedgerCorruptError(expected_seq, problem)
                 return
@@ -310,11 +343,10 @@ def iter_ledger(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys | No
             if event is not None:
                 yield expected_seq, event
             expected_seq += 1
-            if offset >= good_len:
+            if offset >= stop:
                 break
-    if not ended or scan.records != scan.framed_records:
-        scan.problem = LedgerCorruptError(expected_seq - 1, "the batch marks do not match "
-                                                           "the lines (edited)")
+    finally:
+        cursor.seq, cursor.prev, cursor.ended = expected_seq, prev, ended
 
 
 _RECORD_KEYS = frozenset({"seq", "prev", "kid", "end", "nonce", "ct"})
@@ -708,17 +740,23 @@ class Ledger:
     # -- reading
 
     def events(self) -> Iterator[Event]:
-        """Every stored event, decrypted, in ledger order (lazily: memory stays flat)."""
+        """Every stored event, decrypted (lazily: memory stays flat). A writer gives them in
+        ledger order; a reader of a large ledger may read it on two cores
+        (auditor.split_read) and give them in another order."""
         cp = self._loaded_checkpoint
-        # A reader reads what it framed when it opened (a snapshot, even while a server
-        # appends); a writer frames again, as it may have appended since.
-        framed = self._frame is not None and not self.writable
-        scan = Scan(good_len=self._frame.good_len,  # type: ignore[union-attr]
-                    framed_records=self._frame.framed_records,  # type: ignore[union-attr]
-                    ) if framed else Scan()
-        for _seq, event in iter_ledger(self.path, self.ledger_id, scan, keys=self.keys,
-                                       want_seqs=(cp.seq,), framed=framed):
-            yield event
+        if self._frame is not None and not self.writable:
+            # A reader reads what it framed when it opened (a snapshot, even while a server
+            # appends).
+            from auditor.split_read import read_events
+            scan = Scan(good_len=self._frame.good_len,
+                        framed_records=self._frame.framed_records)
+            yield from read_events(self.path, self.ledger_id, scan, keys=self.keys,
+                                   want_seqs=(cp.seq,))
+        else:  # a writer frames again, as it may have appended since
+            scan = Scan()
+            for _seq, event in iter_ledger(self.path, self.ledger_id, scan, keys=self.keys,
+                                           want_seqs=(cp.seq,)):
+                yield event
         check_against_checkpoint(scan, cp)
         if not self.writable:
             self._seq, self._head = scan.records, scan.head
