@@ -61,7 +61,8 @@ def main() -> None:
             ratio = best["audit"]["seconds"] / best["plain"]["seconds"]
             print(f"{n:>9} events ({chats} chats): plain pass {best['plain']['seconds']:.2f}s, "
                   f"audit {best['audit']['seconds']:.2f}s ({best['audit']['peak_mb']:.0f} MB "
-                  f"peak RSS), ratio {ratio:.2f}x (targets: <= 3x at 100k; < 500 MB at 1M)")
+                  f"peak RSS; its second reader {best['audit']['children_peak_mb']:.0f} MB), "
+                  f"ratio {ratio:.2f}x (targets: <= 3x at 100k; < 500 MB at 1M)")
 
 
 if __name__ == "__main__":
