@@ -30,14 +30,16 @@ def audit_ledger(ledger: Ledger, *, as_of: datetime,
 
 
 def audit_to_file(ledger: Ledger, fh: BinaryIO, *, as_of: datetime,
-                  generated_at: datetime | None = None) -> None:
+                  generated_at: datetime | None = None, spool_dir: str | None = None) -> None:
     """The signed JSON report written into `fh` (readable and seekable) as it is worked
     out: the bytes `report_json(audit_ledger(...))` gives, in the memory of the engine's
-    state alone, then of the report's text alone while it is signed."""
+    state alone, then of the report's text alone while it is signed. A large report's
+    second half is worked out by a second process into an unnamed file in `spool_dir`
+    (default: the system's temporary folder) before it is copied in."""
     start = fh.tell()
     engine = replay(ledger)
     write_report_json(fh, engine, events=ledger.seq, checkpoint=ledger.checkpoint_now(),
-                      as_of=as_of, generated_at=generated_at)
+                      as_of=as_of, generated_at=generated_at, spool_dir=spool_dir)
     del engine  # every row is written: its memory goes back before the text is read to sign
     gc.collect()
     sign_report_json(fh, start, ledger.keys)

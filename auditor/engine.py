@@ -299,18 +299,23 @@ class Engine:
         """
         return list(self.iter_rows(as_of))
 
-    def iter_rows(self, as_of: datetime) -> Iterator[dict[str, Any]]:
-        """`rows`, one at a time (a report written as it goes holds one row, not all)."""
+    def iter_rows(self, as_of: datetime, keys: Iterable[ChatKey] | None = None
+                  ) -> Iterator[dict[str, Any]]:
+        """`rows`, one at a time (a report written as it goes holds one row, not all); with
+        `keys` (a slice of `row_order`), the rows of those chats."""
         as_of = _utc(as_of)
         with _no_gc():
-            yield from self._rows(as_of)
+            yield from self._rows(as_of, self.row_order(as_of) if keys is None else keys)
 
-    def _rows(self, as_of: datetime) -> Iterator[dict[str, Any]]:
-        # Order first (the sort's keys are freed before any row exists), then evaluate in that
-        # order.
+    def row_order(self, as_of: datetime) -> list[ChatKey]:
+        """The chats with a row as of `as_of`, in the report's order."""
         chats = self._chats
-        order = sorted((key for key, items in chats.items() if items[0][0] <= as_of),
-                       key=lambda key: _order(key, chats[key], as_of))
+        as_of = _utc(as_of)
+        return sorted((key for key, items in chats.items() if items[0][0] <= as_of),
+                      key=lambda key: _order(key, chats[key], as_of))
+
+    def _rows(self, as_of: datetime, order: Iterable[ChatKey]) -> Iterator[dict[str, Any]]:
+        chats = self._chats
         cache = self._cache
         accounts = self._accounts
         book = self.book

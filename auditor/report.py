@@ -87,25 +87,36 @@ def _signature(keys: LedgerKeys, message: bytes | bytearray) -> dict[str, str]:
 _SORT = orjson.OPT_SORT_KEYS
 
 
+ChatWriter = Callable[[Callable[[bytes], object]], dict[str, int]]
+
+
 def _write_body(write: Callable[[bytes], object], *, accounts: Any, as_of: str,
-                chats: Iterable[Mapping[str, Any]], generated_at: str,
-                ledger: Mapping[str, Any]) -> None:
-    """Write the body's layout: canonical, keys sorted, a line break before each chat; the
-    summary is counted from the chats as they pass."""
+                write_chats: ChatWriter, generated_at: str, ledger: Mapping[str, Any]) -> None:
+    """Write the body's layout: canonical, keys sorted, a line break before each chat;
+    `write_chats` writes the chats and returns the summary's counts."""
+    dumps = orjson.dumps
+    write(b'{"accounts":' + dumps(accounts, option=_SORT) + b',"as_of":' + dumps(as_of)
+          + b',"chats":[')
+    counts = write_chats(write)
+    write(b'\n],"generated_at":' + dumps(generated_at) + b',"ledger":'
+          + dumps(ledger, option=_SORT) + b',"schema":' + dumps(SCHEMA) + b',"summary":'
+          + dumps(counts, option=_SORT) + b"}")
+
+
+def write_chat_lines(write: Callable[[bytes], object], rows: Iterable[Mapping[str, Any]], *,
+                     first: bool = True) -> dict[str, int]:
+    """Each row on a line of its own, canonical (after the first row of the list, with the
+    comma before its line break); the summary's counts of these rows."""
     dumps = orjson.dumps
     counts = {"chats": 0, "training_yes": 0, "training_was": 0, "training_no": 0,
               "training_unknown": 0}
-    write(b'{"accounts":' + dumps(accounts, option=_SORT) + b',"as_of":' + dumps(as_of)
-          + b',"chats":[')
-    sep = b"\n"
-    for row in chats:
+    sep = b"\n" if first else b",\n"
+    for row in rows:
         write(sep + dumps(row, option=_SORT))
         sep = b",\n"
         counts["chats"] += 1
         counts["training_" + row["training"]] += 1
-    write(b'\n],"generated_at":' + dumps(generated_at) + b',"ledger":'
-          + dumps(ledger, option=_SORT) + b',"schema":' + dumps(SCHEMA) + b',"summary":'
-          + dumps(counts, option=_SORT) + b"}")
+    return counts
 
 
 def _signature_tail(signature: Mapping[str, Any]) -> bytes:
@@ -117,19 +128,23 @@ def report_json(report: Mapping[str, Any]) -> bytes:
     """The JSON download of a built report, UTF-8 (the layout `write_report_json` streams)."""
     out = io.BytesIO()
     _write_body(out.write, accounts=report["accounts"], as_of=report["as_of"],
-                chats=report["chats"], generated_at=report["generated_at"],
-                ledger=report["ledger"])
+                write_chats=lambda write: write_chat_lines(write, report["chats"]),
+                generated_at=report["generated_at"], ledger=report["ledger"])
     data = out.getbuffer()
     return bytes(data[:-1]) + _signature_tail(report["signature"])
 
 
 def write_report_json(fh: BinaryIO, engine: Engine, *, events: int, checkpoint: Checkpoint,
-                      as_of: datetime, generated_at: datetime | None = None) -> None:
+                      as_of: datetime, generated_at: datetime | None = None,
+                      spool_dir: str | None = None) -> None:
     """Stream the report's body into `fh` (a readable, seekable binary file), one chat at a
-    time; `sign_report_json` then signs it. Between the two the caller can drop the
+    time, a large one on two cores (auditor.split_rows, its second half spooled in
+    `spool_dir`); `sign_report_json` then signs it. Between the two the caller can drop the
     engine, so a large audit never holds its state, its rows and its text at once."""
+    from auditor.split_rows import write_chats
     _write_body(fh.write, accounts=engine.accounts(as_of), as_of=format_time(as_of),
-                chats=engine.iter_rows(as_of), generated_at=format_time(generated_at or utcnow()),
+                write_chats=lambda write: write_chats(fh, engine, as_of, spool_dir=spool_dir),
+                generated_at=format_time(generated_at or utcnow()),
                 ledger=_ledger_part(events, checkpoint))
 
 

@@ -46,7 +46,8 @@ def read_events(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys,
     cursor = _Cursor(1, scan.head)
     if not scan.good_len:
         return
-    mid = _cut(path, scan.good_len) if _can_fork(scan.good_len) else None
+    mid = (_cut(path, scan.good_len)
+           if scan.good_len >= SPLIT_MIN_BYTES and can_fork() else None)
     with open(path, "rb") as fh:
         if mid is None:
             for _seq, event in _read_range(fh, scan.good_len, ledger_id, scan, cursor,
@@ -85,9 +86,10 @@ def read_events(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys,
             child.stop()
 
 
-def _can_fork(size: int) -> bool:
-    # A process with other threads is not forked (their locks would be copied mid-use).
-    return size >= SPLIT_MIN_BYTES and hasattr(os, "fork") and threading.active_count() == 1
+def can_fork() -> bool:
+    """Whether this process may fork a helper: not with other threads running (their locks
+    would be copied mid-use)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _cut(path: Path, size: int) -> int | None:
@@ -197,4 +199,4 @@ def _child_main(fd: int, path: Path, mid: int, stop: int, ledger_id: str, keys: 
     os._exit(code)
 
 
-__all__ = ["read_events"]
+__all__ = ["can_fork", "read_events"]

@@ -234,7 +234,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for notice in ledger.notices:
         print(f"consent-ledger: {notice}", file=sys.stderr)
     if args.format == "json":  # streamed: a large audit holds one row at a time
-        _write_output(args.output, lambda fh: audit_to_file(ledger, fh, as_of=as_of))
+        spool = (str(Path(args.output).parent) if args.output and args.output != "-"
+                 else None)   # the report's own folder: its text stays where it goes
+        _write_output(args.output, lambda fh: audit_to_file(ledger, fh, as_of=as_of,
+                                                            spool_dir=spool))
         return EXIT_OK
     report = audit_ledger(ledger, as_of=as_of)
     data = render(report, args.format)
