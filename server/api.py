@@ -6,6 +6,7 @@ No route answers OPTIONS (`provide_automatic_options=False`), so a preflight nev
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,7 +16,7 @@ from auditor.events import PROVIDERS, EventError
 from auditor.report import FORMATS, MEDIA_TYPES, render
 from auditor.times import TimeFormatError, parse_user_time
 from server.auth import CodeRefused
-from server.guard import Refused
+from server.guard import JSON, Refused
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 HELLO_PREFIX = b"consent-ledger/hello/v1:"
@@ -30,21 +31,90 @@ def _state() -> Any:
     return current_app.extensions["consent_ledger"]
 
 
+def _bad_json(message: str, field: str | None = None, index: int | None = None
+              ) -> dict[str, Any]:
+    return {"error": message, "field": field, "index": index}
+
+
 def _bad(message: str, field: str | None = None, index: int | None = None,
          status: int = 400) -> Response:
-    response = jsonify({"error": message, "field": field, "index": index})
+    response = jsonify(_bad_json(message, field, index))
     response.status_code = status
     return response
 
 
-def _json_body() -> Any:
+def parse_json(data: bytes) -> Any:
+    """A request body as JSON (the guard has checked it is sent as JSON), or Refused (400).
+
+    Nesting deeper than MAX_DEPTH is refused before parsing: where the parser itself would
+    give up depends on how deep the call stack already is, and the answer must not depend
+    on which way the request came in (server/ingest.py). Events are 3 levels deep.
+    """
+    if _deeper_than(data, MAX_DEPTH):
+        raise Refused(400, "the body is nested too deeply", "api")
     try:
-        body = request.get_json(silent=True)
-    except RecursionError:   # `[[[[...` nested deeper than the parser goes: 400, never 500
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    except RecursionError:   # not reached below MAX_DEPTH; still 400, never 500
         raise Refused(400, "the body is nested too deeply", "api") from None
     if body is None:
         raise Refused(400, "the body is not JSON", "api")
     return body
+
+
+MAX_DEPTH = 100
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# A JSON string, or an unclosed one up to the end (so the scan stays linear).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+
+
+def _deeper_than(data: bytes, limit: int) -> bool:
+    """Whether the parser would go more than `limit` arrays or objects deep.
+
+    Decided on the bytes alone: first counting every bracket (an upper bound, as brackets
+    inside strings count too), and only if that is over the limit, again without the
+    strings. A body that `json.loads` cannot decode (it reads UTF-8, 16 and 32) is left to
+    it: it fails before any nesting.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    encoding = json.detect_encoding(data)
+    try:
+        if not encoding.startswith("utf-8"):
+            data = data.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+        if _max_depth(data.translate(None, _NOT_BRACKETS), limit) <= limit:
+            return False
+        data.decode("utf-8", "surrogatepass")
+    except UnicodeError:
+        return False
+    return _max_depth(_STRING.sub(b"", data).translate(None, _NOT_BRACKETS), limit) > limit
+
+
+def _max_depth(brackets: bytes, limit: int) -> int:
+    """How many brackets are open at most (stopping once past `limit`)."""
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _json_body() -> Any:
+    return parse_json(request.get_data())
+
+
+def encode_answer(payload: dict[str, Any]) -> bytes:
+    """An answer's body, byte for byte what Flask's `jsonify` makes of it (sorted keys,
+    compact, a final newline), for the routes that answer the fast way too."""
+    return (json.dumps(payload, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+            + "\n").encode()
 
 
 @route("/pair", methods=["POST"], endpoint="pair")
@@ -74,18 +144,26 @@ def hello() -> Response:
 
 @route("/events", methods=["POST"], endpoint="events")
 def events() -> Response:
-    body = _json_body()
+    status, payload = append_events(_state(), request.get_data())
+    return Response(encode_answer(payload), status=status, mimetype=JSON)
+
+
+def append_events(state: Any, data: bytes) -> tuple[int, dict[str, Any]]:
+    """`POST /api/v1/events` once the guard let it through, for both ways in (this route
+    and server/ingest.py): the status and answer, or Refused for a body that is not JSON."""
+    body = parse_json(data)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-        return _bad('the body must be {"events": [...]}', "events")
+        return 400, _bad_json('the body must be {"events": [...]}', "events")
     unknown = set(body) - {"events"}
     if unknown:
-        return _bad(f"unknown field {sorted(unknown)[0]!r} in the body", sorted(unknown)[0])
+        return 400, _bad_json(f"unknown field {sorted(unknown)[0]!r} in the body",
+                              sorted(unknown)[0])
     try:
-        result = _state().live.append(body["events"])
+        result = state.live.append(body["events"])
     except EventError as exc:
-        return _bad(str(exc), exc.field, exc.index)
-    return jsonify({"stored": result.stored, "duplicates": result.duplicates,
-                    "head": result.head, "checkpoint": result.checkpoint.to_json()})
+        return 400, _bad_json(str(exc), exc.field, exc.index)
+    return 200, {"stored": result.stored, "duplicates": result.duplicates,
+                 "head": result.head, "checkpoint": result.checkpoint.to_json()}
 
 
 @route("/chats/<provider>/<chat_id>", methods=["GET"], endpoint="chat")
