@@ -37,7 +37,10 @@ class ServerState:
 
 
 def create_app(state: ServerState, *, port: int = DEFAULT_PORT,
-               max_body: int = DEFAULT_MAX_BODY, config: dict[str, Any] | None = None) -> Flask:
+               max_body: int = DEFAULT_MAX_BODY, config: dict[str, Any] | None = None,
+               fast_ingest: bool = True) -> Flask:
+    """The app; with `fast_ingest`, `POST /api/v1/events` is answered by server/ingest.py's
+    layer in front of Flask (same guard, same handler, same bytes), everything else by Flask."""
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.config.update(PORT=port, MAX_BODY=max_body, MAX_CONTENT_LENGTH=None,
                       JSON_SORT_KEYS=False)
@@ -47,8 +50,10 @@ def create_app(state: ServerState, *, port: int = DEFAULT_PORT,
     app.url_map.strict_slashes = True       # nor is a trailing slash
     app.extensions["consent_ledger"] = state
 
-    from server import api, guard, pages
+    from server import api, guard, ingest, pages
     guard.install(app)
+    if fast_ingest:
+        ingest.install(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 
