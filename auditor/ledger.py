@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import logging
 import os
+import queue
 import re
 import secrets
 import threading
@@ -446,6 +447,8 @@ class Ledger:
         self._persisted_seq = -1
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._signer: _Signer | None = None
+        self._signing: _Signing | None = None   # the checkpoint of `_synced`, being signed
 
     # -- opening
 
@@ -567,7 +570,11 @@ class Ledger:
         seq, head = self._synced
         cp = self._checkpoint
         if cp is None or cp.seq != seq or cp.head != head:
-            cp = Checkpoint(seq, head, self.keys.sign(checkpoint_message(seq, head)))
+            signing = self._signing
+            if signing is not None and signing.seq == seq and signing.head == head:
+                cp = signing.result()
+            if cp is None or cp.seq != seq or cp.head != head:
+                cp = Checkpoint(seq, head, self.keys.sign(checkpoint_message(seq, head)))
             self._checkpoint = cp
         return cp
 
@@ -675,6 +682,11 @@ class Ledger:
                 self._syncing = True
                 goal, epoch = self._written, self._epoch
                 self._sync_cond.release()
+                # Its checkpoint is signed on another thread while fsync waits for the disk
+                # (and lets go of the GIL), not after: the answer needs it at once.
+                if self._signer is None:
+                    self._signer = _Signer(self.keys)
+                signing = self._signer.sign(*goal)
                 try:
                     os.fsync(self._fd)  # type: ignore[arg-type]
                 finally:
@@ -682,6 +694,7 @@ class Ledger:
                     self._syncing = False
                     if epoch == self._epoch and goal[0] > self._synced[0]:
                         self._synced = goal
+                        self._signing = signing
                     self._sync_cond.notify_all()
 
     # -- checkpoints
@@ -727,6 +740,9 @@ class Ledger:
                 self.write_checkpoint()
                 os.close(self._fd)
                 self._fd = None
+        if self._signer is not None:
+            self._signer.close()
+            self._signer = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -761,6 +777,57 @@ class Ledger:
         if not self.writable:
             self._seq, self._head = scan.records, scan.head
             self._written = self._synced = (self._seq, self._head)
+
+
+class _Signing:
+    """One checkpoint being signed by a `_Signer`; `result` waits for it (None if it failed)."""
+
+    __slots__ = ("_done", "checkpoint", "head", "seq")
+
+    def __init__(self, seq: int, head: str) -> None:
+        self.seq, self.head = seq, head
+        self.checkpoint: Checkpoint | None = None
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def finish(self, checkpoint: Checkpoint | None) -> None:
+        self.checkpoint = checkpoint
+        self._done.release()
+
+    def result(self) -> Checkpoint | None:
+        with self._done:
+            return self.checkpoint
+
+
+class _Signer:
+    """A thread that signs checkpoints handed to it, one after another."""
+
+    def __init__(self, keys: LedgerKeys) -> None:
+        self._keys = keys
+        self._jobs: queue.SimpleQueue[_Signing | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="checkpoint-signer",
+                                        daemon=True)
+        self._thread.start()
+
+    def sign(self, seq: int, head: str) -> _Signing:
+        job = _Signing(seq, head)
+        self._jobs.put(job)
+        return job
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            checkpoint = None
+            try:
+                checkpoint = Checkpoint(job.seq, job.head, self._keys.sign(
+                    checkpoint_message(job.seq, job.head)))
+            except Exception:   # the one who waits signs it again, and meets the error
+                log.exception("could not sign the checkpoint ahead")
+            finally:
+                job.finish(checkpoint)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
 
 
 def check_against_checkpoint(scan: Scan, cp: Checkpoint) -> None:
