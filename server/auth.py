@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from auditor.keys import write_private_file
@@ -115,6 +116,7 @@ class TokenStore:
         self._lock = threading.Lock()
         self._tokens: dict[str, Token] = {}
         self._dirty = False
+        self._touched: tuple[int, str] = (-1, "")
         if path.exists():
             for item in json.loads(path.read_text()).get("tokens", []):
                 token = Token(**item)
@@ -139,7 +141,11 @@ class TokenStore:
             return found
 
     def touch(self, token: Token) -> None:
-        token.last_used = format_time(utcnow().replace(microsecond=0))
+        """Note the token's use, to the second (in memory; `flush` writes it)."""
+        second = int(time.time())
+        if second != self._touched[0]:     # the text made once a second, not per request
+            self._touched = (second, format_time(datetime.fromtimestamp(second, UTC)))
+        token.last_used = self._touched[1]
         self._dirty = True
 
     def list(self) -> list[Token]:

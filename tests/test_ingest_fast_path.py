@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 from flask import Flask, Response
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import auditor.ledger
 from auditor.ledger import Ledger
@@ -305,6 +307,21 @@ def test_the_statuses(runs: tuple[Run, Run]) -> None:
         assert json.loads(body[label]) == {"error": "the body is nested too deeply"}
     assert json.loads(body["nested-at-the-limit"])["field"] is None  # the schema's turn
     assert status["brackets-in-strings"] == 200
+
+
+_TEXT = st.text(st.characters(blacklist_categories=()))   # lone surrogates too
+_ANSWERS = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_TEXT, _ANSWERS, max_size=6))
+def test_any_answer_is_encoded_as_jsonify_does(payload: dict[str, Any]) -> None:
+    app = Flask(__name__)
+    with app.app_context():
+        assert encode_answer(payload) == app.json.response(payload).get_data()
 
 
 def test_a_stored_answer_is_what_jsonify_makes() -> None:
