@@ -682,11 +682,10 @@ class Ledger:
                 self._syncing = True
                 goal, epoch = self._written, self._epoch
                 self._sync_cond.release()
-                # Its checkpoint is signed on another thread while fsync waits for the disk
-                # (and lets go of the GIL), not after: the answer needs it at once.
-                if self._signer is None:
-                    self._signer = _Signer(self.keys)
-                signing = self._signer.sign(*goal)
+                # A server's ledger has its checkpoint signed on another thread while fsync
+                # waits for the disk (and lets go of the GIL), not after: the answer needs it.
+                signer = self._signer
+                signing = signer.sign(*goal) if signer is not None else None
                 try:
                     os.fsync(self._fd)  # type: ignore[arg-type]
                 finally:
@@ -717,7 +716,10 @@ class Ledger:
         self._persisted_seq = seq
 
     def start_checkpointer(self, interval: float = 1.0) -> None:
-        """Persist the checkpoint at least once per `interval` while records arrive."""
+        """Persist the checkpoint at least once per `interval` while records arrive, and
+        sign each append's checkpoint on a thread of its own while fsync runs (`_Signer`).
+        What a server does; `close` stops both threads."""
+        self._signer = self._signer or _Signer(self.keys)
         def run() -> None:
             while not self._stop.wait(interval):
                 try:

@@ -1,5 +1,6 @@
-"""An append's checkpoint is signed on a thread of its own while fsync runs (auditor/ledger.py
-`_Signer`), and is still the signed checkpoint of what is on disk, batch included."""
+"""A served ledger's appends have their checkpoint signed on a thread of its own while fsync
+runs (auditor/ledger.py `_Signer`, started with the checkpointer), and it is still the signed
+checkpoint of what is on disk, batch included. Other ledgers start no thread."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from auditor.keys import LedgerKeys
 from auditor.ledger import Ledger, verify_checkpoint
 from tests.conftest import make_event
+
+SERVED = 3600.0   # start_checkpointer's interval: the signer runs, the head file waits
 
 
 def _signing_threads(monkeypatch: pytest.MonkeyPatch, *, fail_on: str | None = None
@@ -33,6 +36,7 @@ def _signing_threads(monkeypatch: pytest.MonkeyPatch, *, fail_on: str | None = N
 def test_the_answer_is_signed_while_the_disk_works(open_ledger: Callable[..., Ledger],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = open_ledger()
+    ledger.start_checkpointer(SERVED)
     names = _signing_threads(monkeypatch)
     for n in range(1, 4):
         result = ledger.append([make_event()])
@@ -46,6 +50,7 @@ def test_the_answer_is_signed_while_the_disk_works(open_ledger: Callable[..., Le
 def test_a_failed_signature_is_made_by_the_one_who_waits(
         open_ledger: Callable[..., Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = open_ledger()
+    ledger.start_checkpointer(SERVED)
     names = _signing_threads(monkeypatch, fail_on="checkpoint-signer")
     result = ledger.append([make_event(), make_event()])
     assert verify_checkpoint(ledger.keys.public_key, result.checkpoint)
@@ -57,6 +62,7 @@ def test_a_failed_signature_is_made_by_the_one_who_waits(
 def test_concurrent_appends_each_get_a_checkpoint_covering_their_batch(
         open_ledger: Callable[..., Ledger]) -> None:
     ledger = open_ledger()
+    ledger.start_checkpointer(SERVED)
     results = []
     lock = threading.Lock()
 
@@ -79,9 +85,21 @@ def test_concurrent_appends_each_get_a_checkpoint_covering_their_batch(
 
 def test_close_stops_the_signer(open_ledger: Callable[..., Ledger]) -> None:
     ledger = open_ledger()
+    ledger.start_checkpointer(SERVED)
     ledger.append([make_event()])
-    assert any(t.name == "checkpoint-signer" for t in threading.enumerate())
     signer = ledger._signer
-    assert signer is not None
+    assert signer is not None and signer._thread.is_alive()
     ledger.close()
     assert ledger._signer is None and not signer._thread.is_alive()
+
+
+def test_a_ledger_not_served_signs_on_the_appending_thread(
+        open_ledger: Callable[..., Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No thread is left behind by a command's ledger (a reader forks only when alone)."""
+    before = threading.active_count()
+    ledger = open_ledger()
+    names = _signing_threads(monkeypatch)
+    result = ledger.append([make_event()])
+    assert verify_checkpoint(ledger.keys.public_key, result.checkpoint)
+    assert names == [threading.current_thread().name]
+    assert ledger._signer is None and threading.active_count() == before
