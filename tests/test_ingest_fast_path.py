@@ -172,9 +172,11 @@ class _SeededOs:
 
 @contextmanager
 def served(app: Flask) -> Iterator[int]:
-    """The app on waitress, as `serve` runs it, on a free loopback port."""
+    """The app on waitress, as `serve` runs it, on a free loopback port; every thread it
+    started is gone afterwards (a ledger reader forks its helper only when alone)."""
     from waitress import wasyncore
     from waitress.server import create_server
+    before = set(threading.enumerate())
     server = create_server(app, host="127.0.0.1", port=0, threads=2,
                            clear_untrusted_proxy_headers=True, ident="consent-ledger")
     stop = threading.Event()
@@ -182,7 +184,8 @@ def served(app: Flask) -> Iterator[int]:
     def loop() -> None:   # waitress's loop, stopped from its own thread (see serve.py)
         while not stop.is_set():
             wasyncore.loop(timeout=0.05, map=server._map, count=1)  # type: ignore[union-attr]
-        server.close()
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        wasyncore.close_all(server._map)  # type: ignore[union-attr]
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -191,6 +194,8 @@ def served(app: Flask) -> Iterator[int]:
     finally:
         stop.set()
         thread.join(timeout=10)
+        for started in set(threading.enumerate()) - before:
+            started.join(timeout=10)
 
 
 @dataclass
