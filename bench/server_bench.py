@@ -8,7 +8,7 @@
 3. Start-up replay of 1M events (what `serve` does before it listens) against an audit of
    the same ledger. Target: replay <= 1.5x the audit.
 
-    python bench/server_bench.py [--quick] [--only ingest|badges|replay] [--rounds N]
+    python bench/server_bench.py [--quick] [--only ingest|badges|replay] [--rounds N (3)]
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--only", action="append", choices=PARTS,
                     help="run only this part (may be given more than once)")
-    ap.add_argument("--rounds", type=int, default=1,
+    ap.add_argument("--rounds", type=int, default=3,
                     help="ingest: the best of this many interleaved runs of each figure")
     args = ap.parse_args()
     parts = args.only or PARTS
