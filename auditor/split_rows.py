@@ -1,6 +1,7 @@
 """Writing a large report's chats on two cores: a forked child works out the later half of
 the rows (in the report's order) into an unnamed spool file while this process writes the
-earlier half into the report, then copies the child's half after it.
+earlier half into the report, then copies the child's half after it. Only up to
+SPLIT_MAX_CHATS chats, as the child may come to hold a copy of the engine.
 
 The child starts from this process's engine as it stands (a copy-on-write fork, nothing
 recomputed) and runs the same code (`Engine.iter_rows` over its slice of `row_order`, then
@@ -24,6 +25,10 @@ from auditor.report import write_chat_lines
 from auditor.split_read import can_fork
 
 SPLIT_MIN_CHATS = 2000   # below this the second process costs more than it saves
+# The child shares the engine's memory copy-on-write, but reading an object writes its
+# reference count, so it may end up with a copy of most of the engine: above this many chats
+# the rows are worked out in one process, so the audit's memory stays about the engine's once.
+SPLIT_MAX_CHATS = 40_000
 PARENT_SHARE = 0.5       # a row costs the same in both; copying the spool is cheap
 
 
@@ -32,7 +37,7 @@ def write_chats(fh: BinaryIO, engine: Engine, as_of: datetime, *,
     """Write every chat's row into `fh` (see `write_chat_lines`); return the counts."""
     order = engine.row_order(as_of)
     cut = int(len(order) * PARENT_SHARE)
-    if len(order) < SPLIT_MIN_CHATS or not can_fork():
+    if not SPLIT_MIN_CHATS <= len(order) <= SPLIT_MAX_CHATS or not can_fork():
         return write_chat_lines(fh.write, engine.iter_rows(as_of, order))
     fh.flush()
     with tempfile.TemporaryFile(dir=spool_dir) as spool:

@@ -87,3 +87,14 @@ def test_a_failing_second_process_costs_nothing(reader: Ledger, tmp_path: Path, 
     assert forks
     assert got == want
     assert verify_report(json.loads(got)).ok
+
+
+def test_above_the_bound_one_process_does_it(reader: Ledger, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many chats: the child could come to copy the whole engine, so none is forked."""
+    want = report_json(audit_ledger(reader, as_of=AS_OF, generated_at=WHEN))
+    monkeypatch.setattr(split_rows, "SPLIT_MIN_CHATS", 0)
+    monkeypatch.setattr(split_rows, "SPLIT_MAX_CHATS", 5)
+    forks = _count_forks(monkeypatch)
+    assert _streamed(reader, tmp_path) == want
+    assert forks == []
