@@ -27,12 +27,7 @@
   const IMPROVE = /^improve the model for everyone$/i;
   const PLANS = { free: 'free', plus: 'plus', pro: 'pro', team: 'team', business: 'business', enterprise: 'enterprise', edu: 'education', education: 'education' };
 
-  function chatIdFromUrl(url) {
-    const u = T.toUrl(url);
-    if (!u || u.hostname !== 'chatgpt.com') return null;
-    const m = CHAT.exec(u.pathname);
-    return m ? m[1] : null;
-  }
+  const chatIdFromUrl = (url) => T.chatIdFromPath(url, 'chatgpt.com', CHAT);
 
   function isUserMessage(el) {
     return !!(el && el.matches && el.matches(SEL.userMessage[0]));
@@ -106,7 +101,7 @@
     privacySettingsUrl: 'https://chatgpt.com/#settings/DataControls',
     selectors: SEL,
     chatIdFromUrl,
-    isChatId: (id) => typeof id === 'string' && (new RegExp(`^${T.UUID}$`).test(id) || T.TEMPORARY.test(id)),
+    isChatId: T.chatIdTest(T.UUID_ONLY),
     incognito: (url, doc) => T.queryFlag(url, 'temporary-chat') || !!(doc && T.first(doc, SEL.temporaryOn)),
     title,
     ...T.selectorMembers(SEL),

@@ -25,12 +25,7 @@
   const CONSENT_PROMPT = /help improve claude|model improvement|improve future models/i;
   const DELETE_WORDS = /^(delete|delete chat|削除|löschen|supprimer|eliminar|excluir|elimina|удалить|删除|삭제)$/i;
 
-  function chatIdFromUrl(url) {
-    const u = T.toUrl(url);
-    if (!u || u.hostname !== 'claude.ai') return null;
-    const m = CHAT.exec(u.pathname);
-    return m ? m[1] : null;
-  }
+  const chatIdFromUrl = (url) => T.chatIdFromPath(url, 'claude.ai', CHAT);
 
   function isUserMessage(el) {
     return !!(el && el.matches && SEL.userMessage.some((s) => el.matches(s)));
@@ -84,7 +79,7 @@
   function parseAccount(json) {
     const out = { accountId: null, training: null, plan: null };
     if (!json || typeof json !== 'object') return out;
-    if (typeof json.uuid === 'string' && new RegExp(`^${T.UUID}$`).test(json.uuid)) out.accountId = json.uuid;
+    if (typeof json.uuid === 'string' && T.UUID_ONLY.test(json.uuid)) out.accountId = json.uuid;
     const grove = json.settings && json.settings.grove_enabled;
     if (grove === true || grove === false) out.training = grove;
     out.plan = planFromMemberships(json.memberships);
@@ -99,7 +94,7 @@
     privacySettingsUrl: 'https://claude.ai/settings/data-privacy-controls',
     selectors: SEL,
     chatIdFromUrl,
-    isChatId: (id) => typeof id === 'string' && (new RegExp(`^${T.UUID}$`).test(id) || T.TEMPORARY.test(id)),
+    isChatId: T.chatIdTest(T.UUID_ONLY),
     incognito: (url, doc) => T.queryFlag(url, 'incognito') || !!(doc && T.first(doc, SEL.incognitoMarker)),
     title: (doc) => {
       const button = T.first(doc, SEL.title);

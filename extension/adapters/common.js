@@ -108,5 +108,23 @@
     };
   }
 
-  CL.pageTools = { UUID, TEMPORARY, toUrl, queryFlag, textOf, first, closestAny, titleFromDocument, chatIdNear, selectorMembers };
+  /** The chat id that `pattern` (its first group) finds in the path of a URL on `host`, or null. */
+  function chatIdFromPath(url, host, pattern) {
+    const u = toUrl(url);
+    if (!u || u.hostname !== host) return null;
+    const m = pattern.exec(u.pathname);
+    return m ? m[1] : null;
+  }
+
+  /** A test for a site's chat ids: the whole string matches `pattern`, or it is a temporary chat's id. */
+  function chatIdTest(pattern) {
+    return (id) => typeof id === 'string' && (pattern.test(id) || TEMPORARY.test(id));
+  }
+
+  const UUID_ONLY = new RegExp(`^${UUID}$`);
+
+  CL.pageTools = {
+    UUID, UUID_ONLY, TEMPORARY, toUrl, queryFlag, textOf, first, closestAny, titleFromDocument, chatIdNear,
+    selectorMembers, chatIdFromPath, chatIdTest,
+  };
 })(globalThis);

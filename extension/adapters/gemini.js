@@ -25,12 +25,7 @@
   };
   const DELETE_WORDS = /(delete|削除|löschen|supprimer|eliminar|excluir|elimina|удалить|删除|삭제)/i;
 
-  function chatIdFromUrl(url) {
-    const u = T.toUrl(url);
-    if (!u || u.hostname !== 'gemini.google.com') return null;
-    const m = CHAT.exec(u.pathname);
-    return m ? m[1] : null;
-  }
+  const chatIdFromUrl = (url) => T.chatIdFromPath(url, 'gemini.google.com', CHAT);
 
   function isUserMessage(el) {
     return !!(el && el.matches && el.matches('user-query'));
@@ -67,7 +62,7 @@
     privacySettingsUrl: 'https://myactivity.google.com/product/gemini',
     selectors: SEL,
     chatIdFromUrl,
-    isChatId: (id) => typeof id === 'string' && (/^[0-9a-f]{8,64}$/.test(id) || T.TEMPORARY.test(id)),
+    isChatId: T.chatIdTest(/^[0-9a-f]{8,64}$/),
     incognito: (url, doc) => !!(doc && T.first(doc, SEL.temporaryOn)),
     title: (doc) => T.textOf(T.first(doc, SEL.title)) || T.titleFromDocument(doc, [' - Gemini', ' - Google Gemini'], ['Gemini', 'Google Gemini']),
     ...T.selectorMembers(SEL),
