@@ -27,7 +27,7 @@ from auditor.importers.common import (
     epoch_time,
     title_of,
 )
-from auditor.importers.source import Entry, Tree, records, safe_records
+from auditor.importers.source import Entry, Tree, new_chats, records, safe_records
 
 HIDDEN_CONTENT = {"user_editable_context", "model_editable_context"}
 RATINGS = {"thumbsup": "up", "up": "up", "positive": "up", "good": "up", "like": "up",
@@ -98,17 +98,9 @@ def read(tree: Tree, roles: dict[str, list[Entry]], summary: ImportSummary, *, s
     seen: set[str] = set()
     for entry in plan_files(tree, roles, summary):
         summary.files.append(entry.path)
-        for index, conv in safe_records(tree, entry, summary):
-            where = f"{entry.path} record {index}"
-            try:
-                chat_id, title, prompts = _conversation(conv, summary)
-            except RecordError as exc:
-                summary.skip(_name(where, conv), str(exc))
-                continue
-            if chat_id in seen:
-                summary.skip(_name(where, conv), "the same conversation again; read once")
-                continue
-            seen.add(chat_id)
+        for where, (chat_id, title, prompts) in new_chats(
+                tree, entry, summary, lambda conv, _where: _conversation(conv, summary),
+                name=_name, seen=seen, again="the same conversation again; read once"):
             yield from emit.chat(where, account=label, chat_id=chat_id, prompts=prompts,
                                  title=title)
     for entry in _by_name(tree, "message_feedback.json"):

@@ -29,7 +29,7 @@ from auditor.importers.common import (
     iso_time,
     title_of,
 )
-from auditor.importers.source import Entry, Tree, safe_records
+from auditor.importers.source import Entry, Tree, new_chats
 
 _SHARD = re.compile(r"^conversations-(\d+)\.json$", re.IGNORECASE)
 _BATCH = re.compile(r"-batch-(\d{4})(?:\.zip)?$", re.IGNORECASE)
@@ -96,17 +96,9 @@ def read(tree: Tree, roles: dict[str, list[Entry]], summary: ImportSummary, *, s
                        len(roles["claude.side"]))
     for entry in roles.get("claude.conversations", []):
         summary.files.append(entry.path)
-        for index, row in safe_records(tree, entry, summary):
-            where = f"{entry.path} record {index}"
-            try:
-                chat_id, account_id, title, prompts = _conversation(row, summary)
-            except RecordError as exc:
-                summary.skip(_name(where, row), str(exc))
-                continue
-            if chat_id in chats_seen:
-                summary.skip(_name(where, row), "the same conversation again; read once")
-                continue
-            chats_seen.add(chat_id)
+        for where, (chat_id, account_id, title, prompts) in new_chats(
+                tree, entry, summary, lambda row, _where: _conversation(row, summary),
+                name=_name, seen=chats_seen, again="the same conversation again; read once"):
             if isinstance(account_id, str):
                 seen_ids.add(account_id)
             if override is None and not isinstance(account_id, str):
@@ -117,17 +109,9 @@ def read(tree: Tree, roles: dict[str, list[Entry]], summary: ImportSummary, *, s
     for entry in roles.get("claude.design_chat", []):
         summary.files.append(entry.path)
         summary.feature("design chats")
-        for index, row in safe_records(tree, entry, summary):
-            where = f"{entry.path} record {index}"
-            try:
-                chat_id, account_id, title, prompts = _design_chat(row, summary, where)
-            except RecordError as exc:
-                summary.skip(_name(where, row), str(exc))
-                continue
-            if chat_id in chats_seen:
-                summary.skip(_name(where, row), "the same design chat again; read once")
-                continue
-            chats_seen.add(chat_id)
+        for where, (chat_id, account_id, title, prompts) in new_chats(
+                tree, entry, summary, lambda row, where: _design_chat(row, summary, where),
+                name=_name, seen=chats_seen, again="the same design chat again; read once"):
             if override is None and account_id is None:
                 held.append((chat_id, prompts, title, where, "chat"))
                 continue

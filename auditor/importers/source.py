@@ -14,12 +14,18 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import ijson
 import orjson
 
-from auditor.importers.common import CountingReader, ImportFormatError, ImportSummary, Progress
+from auditor.importers.common import (
+    CountingReader,
+    ImportFormatError,
+    ImportSummary,
+    Progress,
+    RecordError,
+)
 
 # Files that can carry records; attachments (.dat, .png, .webp ...) are never opened.
 READABLE = (".json", ".jsonl", ".html")
@@ -278,3 +284,27 @@ def safe_records(tree: Tree, entry: Entry, summary: ImportSummary) -> Iterator[t
             return
         read += 1
         yield index, record
+
+
+ChatRecord = TypeVar("ChatRecord", bound=tuple[Any, ...])
+
+
+def new_chats(tree: Tree, entry: Entry, summary: ImportSummary,
+              parse: Callable[[Any, str], ChatRecord], *, name: Callable[[str, Any], str],
+              seen: set[str], again: str) -> Iterator[tuple[str, ChatRecord]]:
+    """Each record of `entry` as `parse(record, where)` reads it (a tuple starting with the
+    chat id), with where it is (`"<path> record <n>"`). A record `parse` refuses
+    (RecordError), or a chat id already in `seen`, is skipped and named in `summary` by
+    `name(where, record)`; the second time with the reason `again`."""
+    for index, record in safe_records(tree, entry, summary):
+        where = f"{entry.path} record {index}"
+        try:
+            parsed = parse(record, where)
+        except RecordError as exc:
+            summary.skip(name(where, record), str(exc))
+            continue
+        if parsed[0] in seen:
+            summary.skip(name(where, record), again)
+            continue
+        seen.add(parsed[0])
+        yield where, parsed
