@@ -46,3 +46,21 @@ def spans(events: list[dict[str, Any]]) -> dict[str, tuple[datetime, datetime, i
             first, last, n = out.get(e["chat_id"], (t, t, 0))
             out[e["chat_id"]] = (min(first, t), max(last, t), n + 1)
     return out
+
+
+def strings_under(obj: Any, keys: tuple[str, ...], *, min_len: int = 6) -> set[str]:
+    """Every string (stripped, at least `min_len` long) held under one of `keys`, at any
+    depth of dicts and lists: the message texts an export holds, to check none is kept."""
+    found: set[str] = set()
+
+    def walk(x: Any, key: str = "") -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, k)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key)
+        elif isinstance(x, str) and key in keys and len(x.strip()) >= min_len:
+            found.add(x.strip())
+    walk(obj)
+    return found

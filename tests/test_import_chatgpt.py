@@ -22,7 +22,7 @@ from auditor.events import account_label
 from auditor.importers import format_summary
 from auditor.importers.common import epoch_at
 from auditor.times import parse_rfc3339
-from tests.import_helpers import REAL, SALT, need_real, read, spans
+from tests.import_helpers import REAL, SALT, need_real, read, spans, strings_under
 
 DATA = Path(__file__).parent / "data" / "exports"
 USER = "user-SyntheticUser0001"
@@ -70,22 +70,8 @@ def expected(conversations: list[dict]) -> dict[str, tuple[datetime, datetime, i
 
 def texts(conversations: list[dict]) -> set[str]:
     """Message text: string parts, code and tool output, transcriptions, custom instructions."""
-    found: set[str] = set()
-
-    def walk(x: Any, key: str = "") -> None:
-        if isinstance(x, dict):
-            for k, v in x.items():
-                walk(v, k)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, key)
-        elif isinstance(x, str) and key in ("parts", "text", "user_profile",
-                                            "user_instructions", "result") \
-                and len(x.strip()) >= 6:
-            found.add(x.strip())
-    for conv in conversations:
-        walk(conv.get("mapping"))
-    return found
+    return strings_under([conv.get("mapping") for conv in conversations],
+                         ("parts", "text", "user_profile", "user_instructions", "result"))
 
 
 def assert_no_text(events: list[dict], snippets: set[str]) -> None:

@@ -18,7 +18,7 @@ import pytest
 from auditor.events import account_label
 from auditor.importers import ImportFormatError, ImportOptionError, read_export
 from auditor.times import parse_rfc3339
-from tests.import_helpers import REAL, SALT, need_real, read, spans
+from tests.import_helpers import REAL, SALT, need_real, read, spans, strings_under
 
 DATA = Path(__file__).parent / "data" / "exports"
 ACCT = "11111111-2222-4333-8444-555555555555"
@@ -48,20 +48,8 @@ def expected_claude(conversations: list[Any]) -> dict[str, tuple[datetime, datet
 
 def message_texts(obj: Any) -> set[str]:
     """Every text a Claude export holds for messages (text, content blocks, attachments)."""
-    found: set[str] = set()
-
-    def walk(x: Any, key: str = "") -> None:
-        if isinstance(x, dict):
-            for k, v in x.items():
-                walk(v, k)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, key)
-        elif isinstance(x, str) and key in ("text", "thinking", "extracted_content", "content",
-                                            "summary", "input") and len(x.strip()) >= 6:
-            found.add(x.strip())
-    walk(obj)
-    return found
+    return strings_under(obj, ("text", "thinking", "extracted_content", "content", "summary",
+                               "input"))
 
 
 def assert_no_text(events: list[dict], texts: set[str]) -> None:
