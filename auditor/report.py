@@ -12,7 +12,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -107,16 +107,14 @@ def write_chat_lines(write: Callable[[bytes], object], rows: Iterable[Mapping[st
                      first: bool = True) -> dict[str, int]:
     """Each row on a line of its own, canonical (after the first row of the list, with the
     comma before its line break); the summary's counts of these rows."""
-    dumps = orjson.dumps
-    counts = {"chats": 0, "training_yes": 0, "training_was": 0, "training_no": 0,
-              "training_unknown": 0}
-    sep = b"\n" if first else b",\n"
-    for row in rows:
-        write(sep + dumps(row, option=_SORT))
-        sep = b",\n"
-        counts["chats"] += 1
-        counts["training_" + row["training"]] += 1
-    return counts
+    def written() -> Iterator[Mapping[str, Any]]:
+        dumps = orjson.dumps
+        sep = b"\n" if first else b",\n"
+        for row in rows:
+            write(sep + dumps(row, option=_SORT))
+            sep = b",\n"
+            yield row
+    return Engine.summary(written())
 
 
 def _signature_tail(signature: Mapping[str, Any]) -> bytes:
