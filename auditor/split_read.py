@@ -28,7 +28,7 @@ import orjson
 
 from auditor.events import Event
 from auditor.keys import LedgerKeys
-from auditor.ledger import Scan, _check_end, _Cursor, _read_range, genesis
+from auditor.ledger import Scan, _check_end, _Cursor, _read_range, genesis, iter_ledger
 
 SPLIT_MIN_BYTES = 8 << 20   # below this the second process costs more than it saves
 PARENT_SHARE = 0.33         # this process also parses and folds the child's events
@@ -41,20 +41,17 @@ def read_events(path: Path, ledger_id: str, scan: Scan, *, keys: LedgerKeys,
                 want_seqs: tuple[int, ...]) -> Iterator[Event]:
     """Every event of the framed ledger at `path` (as `iter_ledger(..., framed=True)` gives
     them, perhaps in another order), filling `scan` the same way."""
+    mid = (_cut(path, scan.good_len)
+           if scan.good_len and scan.good_len >= SPLIT_MIN_BYTES and can_fork() else None)
+    if mid is None:  # one process: the plain reader
+        for _seq, event in iter_ledger(path, ledger_id, scan, keys=keys, want_seqs=want_seqs,
+                                       framed=True):
+            yield event
+        return
     scan.head = genesis(ledger_id)
     want = set(want_seqs)
     cursor = _Cursor(1, scan.head)
-    if not scan.good_len:
-        return
-    mid = (_cut(path, scan.good_len)
-           if scan.good_len >= SPLIT_MIN_BYTES and can_fork() else None)
     with open(path, "rb") as fh:
-        if mid is None:
-            for _seq, event in _read_range(fh, scan.good_len, ledger_id, scan, cursor,
-                                           keys=keys, want=want):
-                yield event
-            _check_end(scan, cursor)
-            return
         child = _Child.start(path, mid, scan.good_len, ledger_id, keys, want)
         try:
             own = _read_range(fh, mid, ledger_id, scan, cursor, keys=keys, want=want)
