@@ -67,7 +67,6 @@ def write_chats(fh: BinaryIO, engine: Engine, as_of: datetime, *,
 
 def _wait(fd: int, pid: int) -> dict[str, int] | None:
     """The child's counts once it has finished, or None if it failed."""
-    data = b""
     with open(fd, "rb") as pipe:
         data = pipe.read()
     _, status = os.waitpid(pid, 0)
