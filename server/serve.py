@@ -24,6 +24,7 @@ from typing import Any
 
 from auditor.keys import write_private_file
 from auditor.live import LiveLedger
+from server import channel
 from server.app import DEFAULT_MAX_BODY, ServerState, create_app
 from server.auth import TokenStore
 
@@ -104,6 +105,7 @@ def serve(data_dir: Path, config_dir: Path, *, port: int, host: str = "127.0.0.1
         app = create_app(state, port=port, max_body=max_body)
         server = create_server(app, host=host, port=port, threads=threads,
                                clear_untrusted_proxy_headers=True, ident="consent-ledger")
+        channel.install(server)
         port = int(server.effective_port)  # type: ignore[union-attr]
         app.config["PORT"] = port
         ledger.start_checkpointer()

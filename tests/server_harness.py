@@ -17,8 +17,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
@@ -94,6 +95,43 @@ def raw_request(port: int, method: str, path: str, *,
 def _chunks(body: bytes, size: int = 64 * 1024) -> Iterable[bytes]:
     for start in range(0, len(body), size):
         yield body[start:start + size]
+
+
+@contextlib.contextmanager
+def served(app: Any, *, tuned: bool = True, threads: int = 2,
+           on_loop: Callable[[], None] | None = None) -> Iterator[int]:
+    """A WSGI app on waitress in this process, on a free loopback port, as `serve` runs it
+    (with server/channel.py's channel unless `tuned` is False); every thread it started is
+    gone afterwards (a ledger reader forks its helper only when alone). `on_loop` is
+    called once per turn of waitress's main loop."""
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    from server import channel
+    before = set(threading.enumerate())
+    server: Any = create_server(app, host="127.0.0.1", port=0, threads=threads,
+                                clear_untrusted_proxy_headers=True, ident="consent-ledger")
+    if tuned:
+        channel.install(server)
+    stop = threading.Event()
+
+    def loop() -> None:   # waitress's loop, stopped from its own thread (see serve.py)
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+            if on_loop is not None:
+                on_loop()
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(server.effective_port)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        for started in set(threading.enumerate()) - before:
+            started.join(timeout=10)
 
 
 def bearer(token: str) -> dict[str, str]:

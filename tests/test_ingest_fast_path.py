@@ -14,9 +14,6 @@ import json
 import os
 import random
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,14 @@ from server.app import ServerState, create_app
 from server.auth import TokenStore
 from server.ingest import FastIngest, status_line
 from tests.conftest import make_event
-from tests.server_harness import EXT_ORIGIN, OTHER_EXT_ORIGIN, WEB_ORIGIN, RawResponse, raw_request
+from tests.server_harness import (
+    EXT_ORIGIN,
+    OTHER_EXT_ORIGIN,
+    WEB_ORIGIN,
+    RawResponse,
+    raw_request,
+    served,
+)
 
 PORT = 8765                     # what the apps think they listen on (the Host they accept)
 HOST = f"127.0.0.1:{PORT}"
@@ -168,34 +172,6 @@ class _SeededOs:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
-
-
-@contextmanager
-def served(app: Flask) -> Iterator[int]:
-    """The app on waitress, as `serve` runs it, on a free loopback port; every thread it
-    started is gone afterwards (a ledger reader forks its helper only when alone)."""
-    from waitress import wasyncore
-    from waitress.server import create_server
-    before = set(threading.enumerate())
-    server = create_server(app, host="127.0.0.1", port=0, threads=2,
-                           clear_untrusted_proxy_headers=True, ident="consent-ledger")
-    stop = threading.Event()
-
-    def loop() -> None:   # waitress's loop, stopped from its own thread (see serve.py)
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, count=1)  # type: ignore[union-attr]
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
-        wasyncore.close_all(server._map)  # type: ignore[union-attr]
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield int(server.effective_port)  # type: ignore[union-attr]
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        for started in set(threading.enumerate()) - before:
-            started.join(timeout=10)
 
 
 @dataclass
