@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,105 @@ def test_concurrent_appends_share_fsyncs_and_lose_nothing(
     assert ledger.seq == 200
     assert len({e["id"] for e in ledger.events()}) == 200
     assert calls <= 200   # never more than one per append; usually far fewer
+
+
+def _held_back(ledger: Ledger, batches: list[list[dict[str, Any]]]
+               ) -> tuple[list[threading.Thread], list[BaseException | None]]:
+    """Appends started while a commit is (said to be) under way: their records wait in
+    memory for the next one. Returns the threads and, once joined, what each raised."""
+    with ledger._sync_cond:
+        ledger._syncing = True
+    errors: list[BaseException | None] = [None] * len(batches)
+
+    def append(i: int) -> None:
+        try:
+            ledger.append(batches[i])
+        except BaseException as exc:   # handed to the test
+            errors[i] = exc
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(len(batches))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(ledger._pending) < sum(map(len, batches)):
+        assert time.monotonic() < deadline, "the appends did not buffer their records"
+        time.sleep(0.001)
+    return threads, errors
+
+
+def _let_go(ledger: Ledger, threads: list[threading.Thread]) -> None:
+    with ledger._sync_cond:
+        ledger._syncing = False
+        ledger._sync_cond.notify_all()
+    for t in threads:
+        t.join(10)
+
+
+def test_waiting_records_go_out_in_one_write(open_ledger: Callable[..., Ledger],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = open_ledger()
+    batches = [[make_event(chat_id=f"w{i}")] for i in range(6)]
+    threads, errors = _held_back(ledger, batches)
+    writes: list[int] = []
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append(len(data))
+                        or real_write(fd, data))
+    _let_go(ledger, threads)
+    assert errors == [None] * 6
+    assert len(writes) == 1 and ledger.seq == 6
+    assert sorted(e["chat_id"] for e in ledger.events()) == [f"w{i}" for i in range(6)]
+
+
+def test_a_failed_write_loses_only_what_waited_and_says_so(
+        data_dir: Path, config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while waiting records are written: every append that waited gets the
+    error, the file keeps exactly what it held, and the same events can be sent again."""
+    import errno
+    ledger = Ledger.open(data_dir, config_dir)
+    ledger.append([make_event(chat_id="before")])
+    before = (ledger.path.read_bytes(), ledger.head, ledger.seq)
+    batches = [[make_event(chat_id=f"lost{i}")] for i in range(3)]
+    threads, errors = _held_back(ledger, batches)
+    real_write = os.write
+    calls = [0]
+
+    def full_disk(fd: int, data: bytes) -> int:
+        calls[0] += 1
+        if calls[0] == 1:   # half of it lands, then the disk is full
+            return real_write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    _let_go(ledger, threads)
+    monkeypatch.setattr(os, "write", real_write)
+    assert all(isinstance(e, OSError) and "could not be written" in str(e) for e in errors)
+    assert (ledger.path.read_bytes(), ledger.head, ledger.seq) == before
+    # Nothing was taken: the same events go in now, and everything reads back.
+    assert [ledger.append(b).stored for b in batches] == [1, 1, 1]
+    ledger.close()
+    with Ledger.open(data_dir, config_dir, writable=False) as reader:
+        assert sorted(e["chat_id"] for e in reader.events()) == [
+            "before", "lost0", "lost1", "lost2"]
+
+
+def test_a_big_batch_failing_keeps_the_records_that_waited_before_it(
+        open_ledger: Callable[..., Ledger]) -> None:
+    """A streamed batch writes the records waiting ahead of it, then its own, and fails:
+    it is cut away, and theirs stay and are acknowledged."""
+    ledger = open_ledger()
+    waiting = [[make_event(chat_id=f"small{i}")] for i in range(2)]
+    threads, errors = _held_back(ledger, waiting)
+
+    def stream() -> Any:
+        yield from (make_event(chat_id=f"big{i}") for i in range(700))
+        yield {**make_event(), "text": "secret"}
+
+    with pytest.raises(EventError, match="unknown fields"):
+        ledger.append(stream())
+    _let_go(ledger, threads)
+    assert errors == [None, None]
+    assert ledger.seq == 2
+    assert sorted(e["chat_id"] for e in ledger.events()) == ["small0", "small1"]
 
 
 def test_the_checkpoint_is_signed_by_the_ledger_key(open_ledger: Callable[..., Ledger]
@@ -215,6 +315,33 @@ def test_record_lines_are_one_json_object_each(data_dir: Path, config_dir: Path)
     assert [r["seq"] for r in records] == [1, 2]
     assert [r["end"] for r in records] == [False, True]
     assert records[1]["prev"] != records[0]["prev"]
+
+
+def test_every_record_has_its_own_nonce_even_after_a_fork(data_dir: Path, config_dir: Path
+                                                           ) -> None:
+    """Nonces are drawn from the OS in batches: none may repeat, in one ledger (over more
+    than a batch) or in a forked child that writes (it must not reuse the parent's pool)."""
+    import json
+    with Ledger.open(data_dir, config_dir) as ledger:
+        ledger.append([make_event() for _ in range(300)])   # into the second batch of 256
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # the child takes the next nonces its way and reports them
+            os.close(reader)
+            nonces = [ledger._nonce() for _ in range(5)]
+            os.write(writer, b"".join(nonces))
+            os._exit(0)
+        os.close(writer)
+        with os.fdopen(reader, "rb") as pipe:
+            child = pipe.read()
+        os.waitpid(pid, 0)
+        ledger.append([make_event() for _ in range(5)])
+    lines = (data_dir / LEDGER_FILE).read_text().splitlines()
+    nonces = [json.loads(line)["nonce"] for line in lines]
+    assert len(nonces) == 305 and len(set(nonces)) == 305
+    import base64
+    theirs = {base64.b64encode(child[i:i + 12]).decode() for i in range(0, 60, 12)}
+    assert len(theirs) == 5 and not theirs & set(nonces)
 
 
 def test_a_reader_reads_the_snapshot_it_opened(open_ledger: Callable[..., Ledger],
