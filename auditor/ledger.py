@@ -673,8 +673,8 @@ class Ledger:
         ct = self._aes.encrypt(nonce, orjson.dumps(event), _aad(self.ledger_id, seq, prev,
                                                                  kid, end))
         body = orjson.dumps({"seq": seq, "prev": prev, "kid": kid, "end": end,
-                             "nonce": base64.b64encode(nonce).decode(),
-                             "ct": base64.b64encode(ct).decode()})
+                             "nonce": b2a_base64(nonce, newline=False).decode(),
+                             "ct": b2a_base64(ct, newline=False).decode()})
         self._seq = seq
         self._head = hashlib.sha256(body).hexdigest()
         return body + b"\n"
