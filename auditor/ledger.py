@@ -840,7 +840,7 @@ class Ledger:
             self._checkpointer = None
         if self._fd is not None:
             with self._write_lock:
-                self._write([])
+                self._flush_pending()   # if that fails, the appends that waited are told
                 os.fsync(self._fd)
                 self._synced = self._written
                 self.write_checkpoint()
