@@ -796,8 +796,10 @@ class Ledger:
         for lost_in, after in self._lost:
             if lost_in > generation and target > after:
                 error = self._write_error
+                reason = (error.strerror or str(error)) if error else "a write failed"
                 raise OSError(error.errno if error else None,
-                              f"the ledger could not be written: {error}")
+                              f"the ledger could not be written ({reason}); nothing of this "
+                              "batch was stored")
 
     # -- checkpoints
 
