@@ -796,10 +796,9 @@ class Ledger:
         for lost_in, after in self._lost:
             if lost_in > generation and target > after:
                 error = self._write_error
-                reason = (error.strerror or str(error)) if error else "a write failed"
-                raise OSError(error.errno if error else None,
-                              f"the ledger could not be written ({reason}); nothing of this "
-                              "batch was stored")
+                if error is None or error.errno is None:
+                    raise OSError(f"{self.path}: the records of this batch were not written")
+                raise OSError(error.errno, error.strerror, str(self.path))
 
     # -- checkpoints
 

@@ -7,6 +7,7 @@ No route answers OPTIONS (`provide_automatic_options=False`), so a preflight nev
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from server.auth import CodeRefused
 from server.guard import JSON, Refused
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger("consent_ledger.api")
 HELLO_PREFIX = b"consent-ledger/hello/v1:"
 _NONCE = re.compile(r"^[0-9a-fA-F]{16,64}$")
 
@@ -177,6 +179,11 @@ def append_events(state: Any, data: bytes) -> tuple[int, dict[str, Any]]:
         result = state.live.append(body["events"])
     except EventError as exc:
         return 400, _bad_json(str(exc), exc.field, exc.index)
+    except OSError as exc:   # a full or failing disk: not acknowledged, so sent again later
+        log.error("could not store a batch: %s", exc)
+        reason = exc.strerror or str(exc)
+        return 503, _bad_json(f"the ledger could not be written ({reason}); this batch was "
+                              "not acknowledged: send it again later")
     return 200, {"stored": result.stored, "duplicates": result.duplicates,
                  "head": result.head, "checkpoint": result.checkpoint.to_json()}
 

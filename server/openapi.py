@@ -102,7 +102,9 @@ def document() -> dict[str, Any]:
                     "stored", "duplicates", "head", "checkpoint"], "properties": {
                     "stored": {"type": "integer"}, "duplicates": {"type": "integer"},
                     "head": {"type": "string"}, "checkpoint": CHECKPOINT}}),
-                    **WRITE_REFUSALS})},
+                    **WRITE_REFUSALS,
+                    "503": _json(ERROR, "The ledger could not be written (a full disk): the "
+                                        "batch was not acknowledged; send it again later")})},
             "/api/v1/chats/{provider}/{chat_id}": {"get": _op(
                 "A chat's audit row and badge",
                 parameters=[
