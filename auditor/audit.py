@@ -11,7 +11,12 @@ from typing import Any, BinaryIO
 
 from auditor.engine import Engine
 from auditor.ledger import Ledger
-from auditor.report import build_report, sign_report_json, write_report_json
+from auditor.report import (
+    build_report,
+    sign_report_json,
+    write_report_csv,
+    write_report_json,
+)
 
 
 def replay(ledger: Ledger, engine: Engine | None = None) -> Engine:
@@ -43,3 +48,9 @@ def audit_to_file(ledger: Ledger, fh: BinaryIO, *, as_of: datetime,
     del engine  # every row is written: its memory goes back before the text is read to sign
     gc.collect()
     sign_report_json(fh, start, ledger.keys)
+
+
+def audit_csv_to_file(ledger: Ledger, fh: BinaryIO, *, as_of: datetime) -> None:
+    """The CSV report written into `fh` a row at a time: the bytes
+    `report_csv(audit_ledger(...))` gives, in the memory of the engine's state alone."""
+    write_report_csv(fh, replay(ledger).iter_rows(as_of))

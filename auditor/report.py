@@ -172,16 +172,31 @@ def sign_report_json(fh: BinaryIO, start: int, keys: LedgerKeys) -> None:
 def report_csv(report: Mapping[str, Any]) -> str:
     """One row per chat, CONTRACT section 4's columns, UTF-8 without a byte-order mark."""
     out = io.StringIO()
+    _write_csv(out, report["chats"])
+    return out.getvalue()
+
+
+def write_report_csv(fh: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> None:
+    """`report_csv`'s bytes written into `fh` a row at a time, as `rows` come (an audit's
+    `Engine.iter_rows`): a large audit never holds every row or the whole text."""
+    text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+    try:
+        _write_csv(text, rows)
+        text.flush()
+    finally:
+        text.detach()
+
+
+def _write_csv(out: Any, rows: Iterable[Mapping[str, Any]]) -> None:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for chat in report["chats"]:
+    for chat in rows:
         windows = chat["training_windows"]
         cells = {**chat,
                  "training_from": windows[0]["from"] if windows else None,
                  "training_until": windows[-1]["until"] if windows else None,
                  "reasons": " | ".join(chat["reasons"])}
         writer.writerow([_cell(cells.get(c)) for c in CSV_COLUMNS])
-    return out.getvalue()
 
 
 def _cell(value: Any) -> str:

@@ -223,7 +223,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Write the signed audit report as of now or of --as-of."""
-    from auditor.audit import audit_ledger, audit_to_file
+    from auditor.audit import audit_csv_to_file, audit_ledger, audit_to_file
     from auditor.report import render
     from auditor.times import TimeFormatError, parse_user_time, utcnow
     try:
@@ -238,6 +238,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
                  else None)   # the report's own folder: its text stays where it goes
         _write_output(args.output, lambda fh: audit_to_file(ledger, fh, as_of=as_of,
                                                             spool_dir=spool))
+        return EXIT_OK
+    if args.format == "csv":   # streamed too: one row at a time
+        _write_output(args.output, lambda fh: audit_csv_to_file(ledger, fh, as_of=as_of))
         return EXIT_OK
     report = audit_ledger(ledger, as_of=as_of)
     data = render(report, args.format)

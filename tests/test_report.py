@@ -7,6 +7,7 @@ import copy
 import csv
 import io
 import json
+import stat
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -212,6 +213,24 @@ def test_a_failed_audit_leaves_the_older_report(demo_ledger: Ledger, data_dir: P
     assert r.returncode == 2 and "line 4" in r.stderr, r.stderr
     assert out.read_text() == "an older report"
     assert [p.name for p in out.parent.iterdir()] == ["report.json"]
+
+
+def test_the_streamed_csv_is_the_built_one_byte_for_byte(demo_ledger: Ledger,
+                                                        tmp_path: Path) -> None:
+    """`audit --format csv` writes its rows as the engine works them out (a large audit
+    never holds them all): the same bytes as the CSV of the built report, to a file or to
+    standard output, and only its owner may read the file."""
+    built = report_csv(audit_ledger(demo_ledger, as_of=AS_OF)).encode()
+    assert built.count(b"\r\n") == len(audit_ledger(demo_ledger, as_of=AS_OF)["chats"]) + 1
+    out = tmp_path / "report.csv"
+    r = cli("audit", "--format", "csv", "--as-of", "2026-11-28", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == built
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    piped = subprocess.run([sys.executable, "-m", "server.cli", "audit", "--format", "csv",
+                            "--as-of", "2026-11-28"], capture_output=True, cwd=ROOT,
+                           timeout=60)
+    assert piped.returncode == 0 and piped.stdout == built
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
