@@ -38,7 +38,7 @@ import re
 import secrets
 import threading
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -469,7 +469,14 @@ class Ledger:
 
     @classmethod
     def open(cls, data_dir: Path, config_dir: Path, *, writable: bool = True,
-             create: bool = True, passphrase: str | None = None) -> Ledger:
+             create: bool = True, passphrase: str | None = None,
+             replay: Callable[[Iterator[Event]], object] | None = None) -> Ledger:
+        """Open (or create) the ledger in `data_dir` with its keys from `config_dir`.
+
+        A writer checks every line as it opens; with `replay`, that same pass decrypts the
+        events and hands them to `replay` (a server's engine), so a start-up reads the file
+        once, not twice. If the check then fails, the open fails: drop what `replay` built.
+        """
         data_dir = Path(data_dir)
         config_dir = Path(config_dir)
         _refuse_keys_inside_data(data_dir, config_dir)
@@ -490,7 +497,7 @@ class Ledger:
             else:
                 keys = load_keys(config_dir, str(head["ledger_id"]), passphrase=passphrase)
                 ledger = cls(data_dir, keys, writable=writable)
-                ledger._load(head)
+                ledger._load(head, replay)
         except BaseException:
             if lock_fd is not None:
                 os.close(lock_fd)
@@ -510,15 +517,21 @@ class Ledger:
         ledger._write_head(0, ledger._head)
         return ledger
 
-    def _load(self, head: dict[str, Any]) -> None:
+    def _load(self, head: dict[str, Any],
+              replay: Callable[[Iterator[Event]], object] | None = None) -> None:
         cp = head_checkpoint(head)
         if not verify_checkpoint(self.keys.public_key, cp):
             raise LedgerCorruptError(None, f"{HEAD_FILE}: the checkpoint's signature is not "
                                            "this ledger's key (head file edited)")
         self._loaded_checkpoint = cp
         if self.writable:
-            scan = scan_ledger(self.path, self.ledger_id, want_seqs=(cp.seq,),
-                               collect_kids=True)
+            scan = Scan()
+            records = iter_ledger(self.path, self.ledger_id, scan, want_seqs=(cp.seq,),
+                                  collect_kids=True, keys=self.keys if replay else None)
+            if replay is not None:
+                replay(event for _seq, event in records)
+            for _ in records:   # what `replay` left unread, and every line without it
+                pass
             check_against_checkpoint(scan, cp)
             self._kids = scan.kids
             self._seq, self._head = scan.records, scan.head

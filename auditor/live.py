@@ -44,7 +44,10 @@ class RowsSnapshot:
 
 
 class LiveLedger:
-    def __init__(self, ledger: Ledger, engine: Engine | None = None) -> None:
+    def __init__(self, ledger: Ledger, engine: Engine | None = None, *,
+                 replayed: Iterable[tuple[str, str, str]] | None = None) -> None:
+        """Serve `ledger`; `engine` and the chat keys `replayed` into it, when the ledger's
+        events were already folded in as it opened (`open`); else they are read now."""
         self.ledger = ledger
         self.engine = engine or Engine()
         self._lock = threading.Lock()
@@ -52,7 +55,7 @@ class LiveLedger:
         self._snapshot: RowsSnapshot | None = None
         # (provider, chat_id) -> accounts: a badge lookup knows the chat, maybe not the label
         self._by_chat: dict[tuple[str, str], list[str]] = {}
-        self._index(self.engine.apply_many(ledger.events()))
+        self._index(self.engine.apply_many(ledger.events()) if replayed is None else replayed)
         # The replayed state lives as long as the server: keep the collector from walking
         # it again and again (single lookups otherwise pause for hundreds of ms).
         gc.freeze()
@@ -60,7 +63,12 @@ class LiveLedger:
     @classmethod
     def open(cls, data_dir: Path, config_dir: Path, *, passphrase: str | None = None
              ) -> LiveLedger:
-        return cls(Ledger.open(data_dir, config_dir, passphrase=passphrase))
+        engine = Engine()
+        replayed: set[tuple[str, str, str]] = set()
+        # The events are folded in by the pass that checks the file as it opens: one read.
+        ledger = Ledger.open(data_dir, config_dir, passphrase=passphrase,
+                             replay=lambda events: replayed.update(engine.apply_many(events)))
+        return cls(ledger, engine, replayed=replayed)
 
     def _index(self, keys: Iterable[tuple[str, str, str]]) -> None:
         for provider, account, chat_id in keys:
