@@ -110,6 +110,18 @@ class AppendResult:
                 "checkpoint": self.checkpoint.to_json()}
 
 
+@dataclass
+class Staged:
+    """A batch written (or waiting to be written) but not yet known durable: what
+    `Ledger.stage` gives and `Ledger.commit` completes."""
+    stored: int
+    duplicates: int
+    seq: int
+    head: str
+    generation: int
+    events: list[Event] = field(default_factory=list, repr=False)
+
+
 def checkpoint_message(seq: int, head: str) -> bytes:
     return CHECKPOINT_PREFIX + f"{seq}:{head}".encode()
 
@@ -617,6 +629,20 @@ class Ledger:
         Events whose id is already stored count as duplicates and are not stored again.
         With `keep`, the result lists the events stored (for an engine to apply).
         """
+        return self.commit(self.stage(events, validated=validated, keep=keep))
+
+    def commit(self, staged: Staged) -> AppendResult:
+        """Wait until a staged batch is on disk (sharing the write and fsync with every
+        batch staged meanwhile); raise OSError if a failed write lost it."""
+        self._wait_durable(staged.seq, staged.generation)
+        return AppendResult(staged.stored, staged.duplicates, staged.seq, staged.head,
+                            self.checkpoint_now(), staged.events)
+
+    def stage(self, events: Iterable[dict[str, Any]], *, validated: bool = False,
+              keep: bool = False) -> Staged:
+        """The first half of `append`: the batch checked and its records encoded, in
+        memory or written, not yet durable. Someone must `commit` it before it is
+        acknowledged; batches staged together share one write and one fsync."""
         if not self.writable or self._fd is None:
             raise LedgerError("this ledger was opened read-only")
         if isinstance(events, list) and not validated:
@@ -661,10 +687,7 @@ class Ledger:
             except BaseException:
                 self._roll_back(start, added)
                 raise
-            target = (self._seq, self._head)
-        self._wait_durable(target[0], generation)
-        return AppendResult(stored, duplicates, target[0], target[1], self.checkpoint_now(),
-                            kept)
+            return Staged(stored, duplicates, self._seq, self._head, generation, kept)
 
     def _kid(self, event_id: str) -> str:
         """The keyed hash of an event id: HMAC-SHA256 under the index key, cut to 128 bits
@@ -986,6 +1009,7 @@ def _refuse_keys_inside_data(data_dir: Path, config_dir: Path) -> None:
 
 __all__ = [
     "AppendResult", "Checkpoint", "EventError", "Ledger", "LedgerCorruptError", "LedgerError",
-    "LedgerLockedError", "Scan", "check_against_checkpoint", "checkpoint_message", "genesis",
+    "LedgerLockedError", "Scan", "Staged", "check_against_checkpoint", "checkpoint_message",
+    "genesis",
     "read_head", "scan_ledger", "verify_checkpoint",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 from auditor.badge import badge
 from auditor.engine import Engine
 from auditor.events import validate_batch
-from auditor.ledger import AppendResult, Ledger
+from auditor.ledger import AppendResult, Ledger, Staged
 from auditor.report import build_report
 from auditor.times import utcnow
 
@@ -79,9 +79,17 @@ class LiveLedger:
 
     def append(self, events: list[Any], *, validated: bool = False) -> AppendResult:
         """Validate (all or nothing), store durably, then update the engine."""
+        return self.commit(self.stage(events, validated=validated))
+
+    def stage(self, events: list[Any], *, validated: bool = False) -> Staged:
+        """`append`'s first half: validated and staged in the ledger (`Ledger.stage`)."""
         if not validated:
             events = validate_batch(events)
-        result = self.ledger.append(events, validated=True, keep=True)
+        return self.ledger.stage(events, validated=True, keep=True)
+
+    def commit(self, staged: Staged) -> AppendResult:
+        """`append`'s second half: durable (`Ledger.commit`), then in the engine."""
+        result = self.ledger.commit(staged)
         if result.events:
             with self._lock:
                 self._index(self.engine.apply_many(result.events))

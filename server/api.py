@@ -15,6 +15,7 @@ import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from auditor.events import PROVIDERS, EventError
+from auditor.ledger import Staged
 from auditor.report import FORMATS, MEDIA_TYPES, render
 from auditor.times import TimeFormatError, parse_user_time
 from server.auth import CodeRefused
@@ -165,9 +166,20 @@ def events() -> Response:
     return Response(encode_answer(payload), status=status, mimetype=JSON)
 
 
-def append_events(state: Any, data: bytes) -> tuple[int, dict[str, Any]]:
+Answer = tuple[int, dict[str, Any]]
+
+
+def append_events(state: Any, data: bytes) -> Answer:
     """`POST /api/v1/events` once the guard let it through, for both ways in (this route
     and server/ingest.py): the status and answer, or Refused for a body that is not JSON."""
+    staged = stage_events(state, data)
+    return staged if isinstance(staged, tuple) else commit_events(state, staged)
+
+
+def stage_events(state: Any, data: bytes) -> Answer | Staged:
+    """`append_events`' first half: a refusal's answer, or the batch staged in the ledger
+    (`LiveLedger.stage`), which `commit_events` must then complete. Batches staged one
+    after another, then committed, share one write and one fsync (server/channel.py)."""
     body = parse_json(data)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         return 400, _bad_json('the body must be {"events": [...]}', "events")
@@ -176,16 +188,29 @@ def append_events(state: Any, data: bytes) -> tuple[int, dict[str, Any]]:
         return 400, _bad_json(f"unknown field {sorted(unknown)[0]!r} in the body",
                               sorted(unknown)[0])
     try:
-        result = state.live.append(body["events"])
+        return state.live.stage(body["events"])
     except EventError as exc:
         return 400, _bad_json(str(exc), exc.field, exc.index)
-    except OSError as exc:   # a full or failing disk: not acknowledged, so sent again later
-        log.error("could not store a batch: %s", exc)
-        reason = exc.strerror or str(exc)
-        return 503, _bad_json(f"the ledger could not be written ({reason}); this batch was "
-                              "not acknowledged: send it again later")
+    except OSError as exc:
+        return _not_written(exc)
+
+
+def commit_events(state: Any, staged: Staged) -> Answer:
+    """`append_events`' second half: the answer once the staged batch is on disk."""
+    try:
+        result = state.live.commit(staged)
+    except OSError as exc:
+        return _not_written(exc)
     return 200, {"stored": result.stored, "duplicates": result.duplicates,
                  "head": result.head, "checkpoint": result.checkpoint.to_json()}
+
+
+def _not_written(exc: OSError) -> Answer:
+    """A full or failing disk: the batch is not acknowledged, so it is sent again later."""
+    log.error("could not store a batch: %s", exc)
+    reason = exc.strerror or str(exc)
+    return 503, _bad_json(f"the ledger could not be written ({reason}); this batch was "
+                          "not acknowledged: send it again later")
 
 
 @route("/chats/<provider>/<chat_id>", methods=["GET"], endpoint="chat")

@@ -14,8 +14,17 @@ posting batches to `serve` (perf stat over loopback), two things cost the most:
 2. **Two sends per answer**: the head, then the body. `OneSendTask` sends a fixed-length
    answer's head and body with one `send` (one packet, one wake-up of the client).
 
+3. **A hop to a worker and back per request.** `LoopIngest` answers a small
+   `POST /api/v1/events` on the loop's own thread, after each turn of the loop, all the
+   requests that turn read together: each batch staged in the ledger, then one write, one
+   fsync and one signed checkpoint for them all (group commit), then each answer sent. No
+   worker, no hand-over of the GIL between threads for the requests the extension sends all
+   day; anything else (and a batch over 256 KiB, which the command line's hand-over may
+   send) goes to a worker as ever.
+
 Same bytes on the wire (tests/test_channel.py compares them with plain waitress's, byte for
-byte, for fixed-length, streamed, chunked, HEAD, 204 and 304 answers).
+byte, for fixed-length, streamed, chunked, HEAD, 204 and 304 answers; tests/
+test_ingest_fast_path.py the answers of the loop's way and of Flask's).
 """
 
 from __future__ import annotations
@@ -24,6 +33,10 @@ from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.task import WSGITask
+
+from server.ingest import ANSWERED, EVENTS_PATH, FastIngest
+
+LOOP_MAX_BODY = 256 * 1024      # bigger batches are staged on a worker, not the loop
 
 
 class OneSendTask(WSGITask):
@@ -44,6 +57,12 @@ class OneSendTask(WSGITask):
             return
         self.channel.write_soon(head)
         super().write(data)    # the head is written: the base class does the body as ever
+
+
+    def get_environment(self) -> dict[str, Any]:
+        if self.environ is None:   # the one LoopIngest built for this request, if it did
+            self.environ = getattr(self.request, "consent_environ", None)
+        return super().get_environment()  # type: ignore[no-any-return]
 
 
 class LoopbackChannel(HTTPChannel):
@@ -73,6 +92,55 @@ class LoopbackChannel(HTTPChannel):
         return sent
 
 
-def install(server: Any) -> None:
-    """Use these for every connection `server` (from waitress's `create_server`) accepts."""
+class LoopIngest:
+    """Small `POST /api/v1/events` requests answered on waitress's loop thread, in groups
+    (see above). `run` goes after every turn of the loop."""
+
+    def __init__(self, server: Any, fast: FastIngest, *, max_body: int = LOOP_MAX_BODY
+                 ) -> None:
+        self.fast = fast
+        self.max_body = max_body
+        self.waiting: list[HTTPChannel] = []
+        self._to_worker = server.add_task
+        server.add_task = self.add_task
+
+    def add_task(self, channel: HTTPChannel) -> None:
+        """waitress hands over a channel whose first request is complete: ingest waits here
+        for the end of this turn of the loop, anything else goes to a worker."""
+        request = channel.requests[0]
+        if (request.command == "POST" and request.path == EVENTS_PATH and not request.error
+                and max(request.content_length, request.body_bytes_received) <= self.max_body
+                and isinstance(channel, LoopbackChannel)):
+            self.waiting.append(channel)
+        else:
+            self._to_worker(channel)
+
+    def run(self) -> None:
+        """Stage the batch of every request read in this turn, commit them together (one
+        write, one fsync, one signature), and answer each (its answer waits in its environ
+        for the WSGI call that sends it, the usual way, on this thread)."""
+        if not self.waiting:
+            return
+        channels, self.waiting = self.waiting, []
+        begun = []
+        for channel in channels:
+            request = channel.requests[0]
+            environ = channel.task_class(channel, request).get_environment()
+            if not FastIngest.handles(environ):   # `//api`, a query...: Flask's way, on a worker
+                self._to_worker(channel)
+                continue
+            request.consent_environ = environ
+            begun.append((channel, environ, self.fast.begin(environ)))
+        for channel, environ, outcome in begun:
+            environ[ANSWERED] = (outcome if isinstance(outcome, tuple)
+                                 else self.fast.finish(outcome))
+            channel.service()
+
+
+def install(server: Any, app: Any = None) -> LoopIngest | None:
+    """Use these for every connection `server` (from waitress's `create_server`) accepts;
+    with the app whose ingest layer (server/ingest.py) the loop should run, the
+    `LoopIngest` whose `run` goes after every turn of the loop."""
     server.channel_class = LoopbackChannel
+    fast = getattr(app, "wsgi_app", None)
+    return LoopIngest(server, fast) if isinstance(fast, FastIngest) else None

@@ -15,7 +15,7 @@ byte (tests/test_ingest_fast_path.py sends a table of requests both ways).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 from werkzeug.datastructures import Headers
@@ -23,11 +23,17 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
-from server.api import append_events, encode_answer
+from auditor.ledger import Staged
+from server.api import commit_events, encode_answer, stage_events
 from server.guard import JSON, Refused, RequestView, check, error_json, secure
 
 EVENTS_PATH = "/api/v1/events"
 ENDPOINT = "api.events"
+# An answer worked out before the WSGI call (server/channel.py), in the environ: no
+# request header can make this key (theirs are HTTP_*).
+ANSWERED = "consent_ledger.answered"
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -61,9 +67,12 @@ class FastIngest:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
-        if not self.handles(environ):
-            return self.wsgi_app(environ, start_response)
-        status, body = self.answer(environ)
+        answer = environ.get(ANSWERED)
+        if answer is None:
+            if not self.handles(environ):
+                return self.wsgi_app(environ, start_response)
+            answer = self.answer(environ)
+        status, body = answer
         start_response(status_line(status), [("Content-Type", JSON),
                                              ("Content-Length", str(len(body))),
                                              *self._headers])
@@ -71,19 +80,44 @@ class FastIngest:
 
     def answer(self, environ: dict[str, Any]) -> tuple[int, bytes]:
         """The status and body, as the Flask path makes them (guard, handler, error pages)."""
+        begun = self.begin(environ)
+        return begun if isinstance(begun, tuple) else self.finish(begun)
+
+    def begin(self, environ: dict[str, Any]) -> tuple[int, bytes] | Staged:
+        """`answer`'s first half: a refusal's status and body, or the batch staged in the
+        ledger, for `finish` (server/channel.py stages several, then finishes them all)."""
+        return self._as_flask_would(self._stage, environ)
+
+    def finish(self, staged: Staged) -> tuple[int, bytes]:
+        """`answer`'s second half: the status and body once the staged batch is on disk."""
+        return self._as_flask_would(self._commit, staged)
+
+    def _stage(self, environ: dict[str, Any]) -> tuple[int, bytes] | Staged:
         app = self.app
         state = app.extensions["consent_ledger"]
+        admitted = check(RequestView(environ, EVENTS_PATH), state,
+                         port=app.config["PORT"], max_body=app.config["MAX_BODY"],
+                         endpoint=ENDPOINT)
+        # Read as Flask's `request.get_data()` reads (its limit falls back to the config).
+        limit = admitted.limit
+        if limit is None:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+        data = get_input_stream(environ, max_content_length=limit).read()
+        staged = stage_events(state, data)
+        if isinstance(staged, tuple):
+            return staged[0], encode_answer(staged[1])
+        return staged
+
+    def _commit(self, staged: Staged) -> tuple[int, bytes]:
+        status, payload = commit_events(self.app.extensions["consent_ledger"], staged)
+        return status, encode_answer(payload)
+
+    def _as_flask_would(self, work: Callable[[_T], _R], arg: _T) -> _R | tuple[int, bytes]:
+        """`work(arg)`, with what the guard and the handler raise turned into the answer the
+        Flask path gives."""
+        app = self.app
         try:
-            admitted = check(RequestView(environ, EVENTS_PATH), state,
-                             port=app.config["PORT"], max_body=app.config["MAX_BODY"],
-                             endpoint=ENDPOINT)
-            # Read as Flask's `request.get_data()` reads (its limit falls back to the config).
-            limit = admitted.limit
-            if limit is None:
-                limit = app.config["MAX_CONTENT_LENGTH"]
-            data = get_input_stream(environ, max_content_length=limit).read()
-            status, payload = append_events(state, data)
-            return status, encode_answer(payload)
+            return work(arg)
         except Refused as exc:   # an API endpoint: always the JSON error, never a page
             return exc.status, error_json(exc.message)
         except HTTPException as exc:

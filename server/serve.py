@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,9 +50,11 @@ def check_loopback(host: str) -> str:
     return str(address)
 
 
-def run_until_stopped(server: Any, *, grace: float = 10.0) -> None:
+def run_until_stopped(server: Any, *, grace: float = 10.0,
+                      after_turn: Callable[[], None] | None = None) -> None:
     """waitress's loop, until SIGTERM or Ctrl-C; then stop accepting connections, finish
-    the requests in flight and send their answers (at most `grace` seconds), and stop."""
+    the requests in flight and send their answers (at most `grace` seconds), and stop.
+    `after_turn` (server/channel.py's LoopIngest) runs after every turn of the loop."""
     from waitress import wasyncore
     from waitress.channel import HTTPChannel
 
@@ -68,6 +71,8 @@ def run_until_stopped(server: Any, *, grace: float = 10.0) -> None:
     def step(timeout: float) -> None:
         wasyncore.loop(timeout=timeout, map=server._map, use_poll=adj.asyncore_use_poll,
                        count=1)
+        if after_turn is not None:
+            after_turn()
 
     while not stopping.is_set():
         step(adj.asyncore_loop_timeout)
@@ -105,7 +110,7 @@ def serve(data_dir: Path, config_dir: Path, *, port: int, host: str = "127.0.0.1
         app = create_app(state, port=port, max_body=max_body)
         server = create_server(app, host=host, port=port, threads=threads,
                                clear_untrusted_proxy_headers=True, ident="consent-ledger")
-        channel.install(server)
+        loop_ingest = channel.install(server, app)
         port = int(server.effective_port)  # type: ignore[union-attr]
         app.config["PORT"] = port
         ledger.start_checkpointer()
@@ -120,7 +125,7 @@ def serve(data_dir: Path, config_dir: Path, *, port: int, host: str = "127.0.0.1
         print("Paste the pairing code into the extension's options page. Ctrl-C stops.",
               flush=True)
 
-        run_until_stopped(server)
+        run_until_stopped(server, after_turn=loop_ingest.run if loop_ingest else None)
     finally:
         try:
             handover.unlink(missing_ok=True)

@@ -101,7 +101,8 @@ def _chunks(body: bytes, size: int = 64 * 1024) -> Iterable[bytes]:
 def served(app: Any, *, tuned: bool = True, threads: int = 2,
            on_loop: Callable[[], None] | None = None) -> Iterator[int]:
     """A WSGI app on waitress in this process, on a free loopback port, as `serve` runs it
-    (with server/channel.py's channel unless `tuned` is False); every thread it started is
+    (with server/channel.py's channel and loop ingest unless `tuned` is False); every thread
+    it started is
     gone afterwards (a ledger reader forks its helper only when alone). `on_loop` is
     called once per turn of waitress's main loop."""
     from waitress import wasyncore
@@ -111,19 +112,20 @@ def served(app: Any, *, tuned: bool = True, threads: int = 2,
     before = set(threading.enumerate())
     server: Any = create_server(app, host="127.0.0.1", port=0, threads=threads,
                                 clear_untrusted_proxy_headers=True, ident="consent-ledger")
-    if tuned:
-        channel.install(server)
+    loop_ingest = channel.install(server, app) if tuned else None
     stop = threading.Event()
 
     def loop() -> None:   # waitress's loop, stopped from its own thread (see serve.py)
         while not stop.is_set():
             wasyncore.loop(timeout=0.05, map=server._map, count=1)
+            if loop_ingest is not None:
+                loop_ingest.run()
             if on_loop is not None:
                 on_loop()
         server.task_dispatcher.shutdown()
         wasyncore.close_all(server._map)
 
-    thread = threading.Thread(target=loop, daemon=True)
+    thread = threading.Thread(target=loop, name="loop", daemon=True)
     thread.start()
     try:
         yield int(server.effective_port)
