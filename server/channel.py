@@ -29,6 +29,7 @@ test_ingest_fast_path.py the answers of the loop's way and of Flask's).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -37,6 +38,7 @@ from waitress.task import WSGITask
 from server.ingest import ANSWERED, EVENTS_PATH, FastIngest
 
 LOOP_MAX_BODY = 256 * 1024      # bigger batches are staged on a worker, not the loop
+log = logging.getLogger("consent_ledger.channel")
 
 
 class OneSendTask(WSGITask):
@@ -134,7 +136,10 @@ class LoopIngest:
         for channel, environ, outcome in begun:
             environ[ANSWERED] = (outcome if isinstance(outcome, tuple)
                                  else self.fast.finish(outcome))
-            channel.service()
+            try:
+                channel.service()
+            except Exception:   # as a worker would: say so, and keep the loop going
+                log.exception("exception when servicing an ingest request")
 
 
 def install(server: Any, app: Any = None) -> LoopIngest | None:
