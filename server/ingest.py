@@ -7,9 +7,12 @@ path: no query, no `//`, no `%61pi`, no absolute form) is answered here; everyth
 aliases of that path included, goes to Flask unchanged.
 
 Here runs the same guard (`server.guard.check` on a `RequestView` of the environ, routed to
-`api.events`), the same handler (`server.api.append_events`) and the same error bodies and
-headers (`server.guard.secure`) as on the Flask path, so the answer is the same, byte for
-byte (tests/test_ingest_fast_path.py sends a table of requests both ways).
+`api.events`), the same handler (`server.api.stage_events`, then `commit_events`) and the
+same error bodies and headers (`server.guard.secure`) as on the Flask path, so the answer is
+the same, byte for byte (tests/test_ingest_fast_path.py sends a table of requests both ways).
+`begin` and `finish` are the two halves, for server/channel.py's LoopIngest: it stages the
+batches of several requests, commits them together, and leaves each answer in its environ
+(`ANSWERED`) for the WSGI call that sends it.
 """
 
 from __future__ import annotations
