@@ -30,6 +30,7 @@ test_ingest_fast_path.py the answers of the loop's way and of Flask's).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -102,7 +103,9 @@ class LoopIngest:
                  ) -> None:
         self.fast = fast
         self.max_body = max_body
-        self.waiting: list[HTTPChannel] = []
+        # A deque: a worker finishing some other request on the same connection hands a
+        # pipelined ingest request here too (its `service` then wakes the loop).
+        self.waiting: deque[HTTPChannel] = deque()
         self._to_worker = server.add_task
         server.add_task = self.add_task
 
@@ -121,9 +124,8 @@ class LoopIngest:
         """Stage the batch of every request read in this turn, commit them together (one
         write, one fsync, one signature), and answer each (its answer waits in its environ
         for the WSGI call that sends it, the usual way, on this thread)."""
-        if not self.waiting:
-            return
-        channels, self.waiting = self.waiting, []
+        waiting = self.waiting
+        channels = [waiting.popleft() for _ in range(len(waiting))]
         begun = []
         for channel in channels:
             request = channel.requests[0]

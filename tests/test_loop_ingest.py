@@ -167,3 +167,26 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path,
         # In the order sent: each answer's head is the hash of its own record's line.
         lines = live.ledger.path.read_bytes().splitlines()
         assert heads == [hashlib.sha256(line).hexdigest() for line in lines]
+
+
+def test_an_ingest_request_pipelined_behind_another_kind_is_answered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET (served by a worker) then a POST on one connection, sent at once: the worker
+    hands the POST to the loop as it finishes, and the loop answers it."""
+    with server(tmp_path, monkeypatch) as (port, live, _counting):
+        head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items()).encode()
+        body = json.dumps({"events": [make_event(chat_id="after-get")]}).encode()
+        requests = (b"GET /api/v1/health HTTP/1.1\r\n" + head + b"\r\n"
+                    + b"POST /api/v1/events HTTP/1.1\r\n" + head
+                    + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(requests)
+            received = b""
+            while received.count(b"HTTP/1.1 200 OK") < 2 or not received.endswith(b"}\n"):
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+        answers = [json.loads(part.split(b"\r\n\r\n", 1)[1])
+                   for part in received.split(b"HTTP/1.1 ")[1:]]
+        assert answers[0]["ok"] is True and answers[1]["stored"] == 1
+        assert live.staged_on == ["loop"]
