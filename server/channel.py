@@ -61,7 +61,6 @@ class OneSendTask(WSGITask):
         self.channel.write_soon(head)
         super().write(data)    # the head is written: the base class does the body as ever
 
-
     def get_environment(self) -> dict[str, Any]:
         if self.environ is None:   # the one LoopIngest built for this request, if it did
             self.environ = getattr(self.request, "consent_environ", None)
@@ -129,7 +128,12 @@ class LoopIngest:
         begun = []
         for channel in channels:
             request = channel.requests[0]
-            environ = channel.task_class(channel, request).get_environment()
+            try:
+                environ = channel.task_class(channel, request).get_environment()
+            except Exception:   # nothing staged yet: a worker tries it the usual way
+                log.exception("could not read an ingest request on the loop")
+                self._to_worker(channel)
+                continue
             if not FastIngest.handles(environ):   # `//api`, a query...: Flask's way, on a worker
                 self._to_worker(channel)
                 continue
