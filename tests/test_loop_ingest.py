@@ -190,3 +190,25 @@ def test_an_ingest_request_pipelined_behind_another_kind_is_answered(
                    for part in received.split(b"HTTP/1.1 ")[1:]]
         assert answers[0]["ok"] is True and answers[1]["stored"] == 1
         assert live.staged_on == ["loop"]
+
+
+def test_a_request_the_loop_cannot_read_goes_to_a_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should building a request's environ fail on the loop, a worker still answers it and
+    the loop keeps serving."""
+    from server.channel import OneSendTask
+    real = OneSendTask.get_environment
+
+    def failing_on_the_loop(self: Any) -> Any:
+        if threading.current_thread().name == "loop":
+            raise RuntimeError("environ")
+        return real(self)
+
+    with server(tmp_path, monkeypatch) as (port, live, _counting):
+        monkeypatch.setattr(OneSendTask, "get_environment", failing_on_the_loop)
+        conn = HTTPConnection("127.0.0.1", port, timeout=30)
+        assert post(conn, [make_event(chat_id="w")])[0] == 200
+        monkeypatch.setattr(OneSendTask, "get_environment", real)
+        assert post(conn, [make_event(chat_id="l")])[0] == 200
+        conn.close()
+        assert live.staged_on[0].startswith("waitress-") and live.staged_on[1] == "loop"
