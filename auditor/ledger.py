@@ -161,16 +161,6 @@ class Scan:
     tail: tuple[int, int, str] | None = None    # (first line, byte offset, why) set aside
 
 
-def scan_ledger(path: Path, ledger_id: str, *, keys: LedgerKeys | None = None,
-                want_seqs: Iterable[int] = (), collect_kids: bool = False) -> Scan:
-    """Check every line (see `iter_ledger`) and return what was found."""
-    scan = Scan()
-    for _ in iter_ledger(path, ledger_id, scan, keys=keys, want_seqs=want_seqs,
-                         collect_kids=collect_kids):
-        pass
-    return scan
-
-
 _END_MARK = b'"end":true,'
 
 
@@ -1011,5 +1001,5 @@ __all__ = [
     "AppendResult", "Checkpoint", "EventError", "Ledger", "LedgerCorruptError", "LedgerError",
     "LedgerLockedError", "Scan", "Staged", "check_against_checkpoint", "checkpoint_message",
     "genesis",
-    "read_head", "scan_ledger", "verify_checkpoint",
+    "read_head", "verify_checkpoint",
 ]
