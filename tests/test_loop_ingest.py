@@ -146,24 +146,35 @@ def test_a_big_batch_is_staged_on_a_worker(tmp_path: Path,
         assert live.staged_on[0].startswith("waitress-") and live.staged_on[1] == "loop"
 
 
+_HEAD = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items()).encode()
+
+
+def raw_post(events: list[dict[str, Any]]) -> bytes:
+    """One `POST /api/v1/events` as bytes on the wire, to pipeline behind others."""
+    body = json.dumps({"events": events}).encode()
+    return (b"POST /api/v1/events HTTP/1.1\r\n" + _HEAD
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def pipelined(port: int, requests: bytes, count: int) -> list[dict[str, Any]]:
+    """Send the requests at once on one connection; the JSON bodies of the `count` answers
+    (all 200), in the order they came."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(requests)
+        received = b""
+        while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"}\n"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    return [json.loads(part.split(b"\r\n\r\n", 1)[1])
+            for part in received.split(b"HTTP/1.1 ")[1:]]
+
+
 def test_pipelined_requests_are_answered_in_order(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with server(tmp_path, monkeypatch) as (port, live, _counting):
-        requests = b""
-        for i in range(3):
-            body = json.dumps({"events": [make_event(chat_id=f"p{i}")]}).encode()
-            requests += (b"POST /api/v1/events HTTP/1.1\r\n"
-                         + "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items()).encode()
-                         + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(requests)
-            received = b""
-            while received.count(b"HTTP/1.1 200 OK") < 3 or not received.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                assert chunk, received
-                received += chunk
-        heads = [json.loads(part.split(b"\r\n\r\n", 1)[1])["head"]
-                 for part in received.split(b"HTTP/1.1 ")[1:]]
+        requests = b"".join(raw_post([make_event(chat_id=f"p{i}")]) for i in range(3))
+        heads = [answer["head"] for answer in pipelined(port, requests, 3)]
         # In the order sent: each answer's head is the hash of its own record's line.
         lines = live.ledger.path.read_bytes().splitlines()
         assert heads == [hashlib.sha256(line).hexdigest() for line in lines]
@@ -174,20 +185,9 @@ def test_an_ingest_request_pipelined_behind_another_kind_is_answered(
     """A GET (served by a worker) then a POST on one connection, sent at once: the worker
     hands the POST to the loop as it finishes, and the loop answers it."""
     with server(tmp_path, monkeypatch) as (port, live, _counting):
-        head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items()).encode()
-        body = json.dumps({"events": [make_event(chat_id="after-get")]}).encode()
-        requests = (b"GET /api/v1/health HTTP/1.1\r\n" + head + b"\r\n"
-                    + b"POST /api/v1/events HTTP/1.1\r\n" + head
-                    + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(requests)
-            received = b""
-            while received.count(b"HTTP/1.1 200 OK") < 2 or not received.endswith(b"}\n"):
-                chunk = sock.recv(65536)
-                assert chunk, received
-                received += chunk
-        answers = [json.loads(part.split(b"\r\n\r\n", 1)[1])
-                   for part in received.split(b"HTTP/1.1 ")[1:]]
+        requests = (b"GET /api/v1/health HTTP/1.1\r\n" + _HEAD + b"\r\n"
+                    + raw_post([make_event(chat_id="after-get")]))
+        answers = pipelined(port, requests, 2)
         assert answers[0]["ok"] is True and answers[1]["stored"] == 1
         assert live.staged_on == ["loop"]
 
